@@ -1,0 +1,88 @@
+"""The embedded toy zoo (toy mode), stage-1 pre-training lists and the fingerprint study.
+
+Toy zoo layout under the data root (64x64 PNGs): ``real/{A,B,C}``,
+``GANs/{dcgan,progan,bilinear,subpixel}/A_seed0`` (labels 1..4, real = 0),
+``GANs/dcgan/A_seed{1,2}``, ``GANs/progan/A_seed0_hinge``, ``GANs/subpixel/A_seed0_lsgan``,
+``GANs/<arch>/ft_C`` and ``GANs/<arch>/B_seed0``. ``real/C`` is fine-tuning data only and
+appears in no toy list (it does appear in the pre-training lists).
+
+| list            | sources                                                    |
+|-----------------|------------------------------------------------------------|
+| closed 80/10/10 | real/A -> 0, GANs/<arch>/A_seed0 -> 1..4 (no cap)          |
+| cross_seed      | dcgan/A_seed1, dcgan/A_seed2 -> 1                          |
+| cross_loss      | progan/A_seed0_hinge -> 2, subpixel/A_seed0_lsgan -> 4     |
+| cross_finetune  | <arch>/ft_C -> 1..4                                        |
+| cross_dataset   | real/B -> 0, <arch>/B_seed0 -> 1..4                        |
+"""
+import os
+from typing import List, Optional
+
+from .plan import Plan, Source
+
+ARCHS = ("dcgan", "progan", "bilinear", "subpixel")
+TOY_CROSS_DIR_CAP = 2000
+FINGERPRINT_SPLIT = (("train", 0.8), ("test", 0.2))
+PRETRAIN_SPLIT = (("train", 0.9), ("val", 0.1))
+
+
+def _gans(arch: str, model: str) -> str:
+    return f"GANs/{arch}/{model}"
+
+
+def toy_plans(data_root: str, max_per_class: Optional[int],
+              max_per_cross_dir: Optional[int]) -> List[Plan]:
+    """The toy experiment: closed set on domain A, four cross tests (table above)."""
+    cap = TOY_CROSS_DIR_CAP if max_per_cross_dir is None else max_per_cross_dir
+    closed = [Source("real/A", 0)] + [Source(_gans(a, "A_seed0"), label)
+                                      for label, a in enumerate(ARCHS, start=1)]
+    cross = [
+        ("seed", [Source(_gans("dcgan", "A_seed1"), 1, cap),
+                  Source(_gans("dcgan", "A_seed2"), 1, cap)]),
+        ("loss", [Source(_gans("progan", "A_seed0_hinge"), 2, cap),
+                  Source(_gans("subpixel", "A_seed0_lsgan"), 4, cap)]),
+        ("finetune", [Source(_gans(a, "ft_C"), label, cap)
+                      for label, a in enumerate(ARCHS, start=1)]),
+        ("dataset", [Source("real/B", 0, cap)] + [Source(_gans(a, "B_seed0"), label, cap)
+                                                  for label, a in enumerate(ARCHS, start=1)]),
+    ]
+    return [Plan(prefix="toy", closed=closed, class_cap=max_per_class, cross=cross)]
+
+
+def pretrain_plans(data_root: str, max_per_class: Optional[int],
+                   max_per_cross_dir: Optional[int]) -> List[Plan]:
+    """Stage-1 lists (path only), 90/10: every image under ``real/`` when it exists,
+    else every image under the data root. Stage 1 learns transformation traces from
+    real images (SPEC section 5); for the toy zoo this is real/A, real/B and real/C.
+    ``max_per_class`` caps the total; ``max_per_cross_dir`` is unused."""
+    root = "real" if os.path.isdir(os.path.join(data_root, "real")) else "."
+    return [Plan(prefix="pretrain", closed=[Source(root, 0)], fractions=PRETRAIN_SPLIT,
+                 class_cap=max_per_class, with_labels=False)]
+
+
+ARCH_MODELS = {
+    "dcgan": ("A_seed0", "A_seed1", "A_seed2", "B_seed0", "ft_C"),
+    "progan": ("A_seed0", "A_seed0_hinge", "B_seed0", "ft_C"),
+    "bilinear": ("A_seed0", "B_seed0", "ft_C"),
+    "subpixel": ("A_seed0", "A_seed0_lsgan", "B_seed0", "ft_C"),
+}
+
+
+def fingerprint_plans(data_root: str, max_per_class: Optional[int],
+                      max_per_cross_dir: Optional[int]) -> List[Plan]:
+    """The two tasks of the fingerprint study (SPEC section 10), 80/20 per class.
+
+    ``fingerprint_arch``: label = architecture (0 dcgan, 1 progan, 2 bilinear,
+    3 subpixel), each class pooling all the models of ``ARCH_MODELS``; balanced: every
+    class is cut to the smallest class's count (seeded subset of the pooled images),
+    since dcgan pools five models and bilinear three.
+    ``fingerprint_weight``: label = dcgan model A_seed0, A_seed1, A_seed2 (0, 1, 2), the
+    same architecture and data, different seeds.
+    ``max_per_class`` caps every class of both tasks; ``max_per_cross_dir`` is unused.
+    """
+    arch = [Source(_gans(a, model), label)
+            for label, a in enumerate(ARCHS) for model in ARCH_MODELS[a]]
+    weight = [Source(_gans("dcgan", f"A_seed{k}"), k) for k in range(3)]
+    return [Plan(prefix="fingerprint_arch", closed=arch, fractions=FINGERPRINT_SPLIT,
+                 class_cap=max_per_class, balance=True),
+            Plan(prefix="fingerprint_weight", closed=weight, fractions=FINGERPRINT_SPLIT,
+                 class_cap=max_per_class)]

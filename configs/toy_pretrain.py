@@ -1,0 +1,21 @@
+"""Toy zoo, stage 1: transformation pre-training sized for a 2-core CPU."""
+from data.transforms import PRETRAIN_NUM_CLASSES as _N
+
+class_num = _N
+class_names = ()          # filled with the transformation names at run time
+num_workers = 2
+width = 32
+batch_size = 32
+val_batch_size = 64
+crop_size = 64
+pretrain_crop = 64        # zoo photos are cropped to 64 before transforming
+resize_size = 128
+multi_size = 32
+crop_num = 8
+learning_rate = 1e-3
+lr_step_size = 100
+max_epochs = 4
+early_stop_bar = 4
+save_interval = 1
+metric = "f1"
+iters_per_epoch = 60

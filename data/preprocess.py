@@ -1,0 +1,79 @@
+"""Per-image preprocessing of SPEC section 4, in Pillow/NumPy (the released path).
+
+Whole image: centre-crop non-square images to ``crop_size``, resize to
+``resize_size`` with PIL bicubic, optionally resize again to ``second_resize_size``.
+Training: ``crop_num`` random crops of ``multi_size`` px. Pixels are normalised
+with mean 0.5 and std 0.5 per channel, i.e. to [-1, 1].
+"""
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def centre_square(image: Image.Image, crop_size: int) -> Image.Image:
+    """Centre-crop a non-square image to ``crop_size`` (or its shorter side if smaller).
+
+    Square images are returned unchanged, as in the released pipeline.
+    """
+    width, height = image.size
+    if width == height:
+        return image
+    side = min(crop_size, width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def resize_whole(image: Image.Image, resize_size: int, second_resize_size: int = 0) -> Image.Image:
+    """PIL bicubic resize to ``resize_size`` square, then to ``second_resize_size`` if > 0."""
+    image = image.resize((resize_size, resize_size), Image.BICUBIC)
+    if second_resize_size:
+        image = image.resize((second_resize_size, second_resize_size), Image.BICUBIC)
+    return image
+
+
+def crop_offsets(size: int, crop: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` random top-left corners [count, 2] (y, x) of ``crop``-px crops in a ``size``-px image."""
+    return rng.integers(0, size - crop + 1, size=(count, 2))
+
+
+def to_normalised_tensor(array: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float32 [3, H, W] in [-1, 1] (mean 0.5, std 0.5)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float()
+    return tensor.div_(127.5).sub_(1.0)
+
+
+def multi_crop(array: np.ndarray, offsets: np.ndarray, crop: int) -> torch.Tensor:
+    """Cut crops at ``offsets`` [n, 2] from uint8 [H, W, 3]; returns [n, 3, crop, crop] in [-1, 1]."""
+    patches = np.stack([array[y:y + crop, x:x + crop] for y, x in offsets])  # [n, crop, crop, 3]
+    return torch.from_numpy(patches).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def prepare_whole(image: Image.Image, crop_size: int, resize_size: int,
+                  second_resize_size: int = 0) -> np.ndarray:
+    """Square, resize (twice if asked): the uint8 [R, R, 3] image the network sees."""
+    image = resize_whole(centre_square(image, crop_size), resize_size, second_resize_size)
+    return np.array(image, dtype=np.uint8)  # writable copy
+
+
+def final_size(resize_size: int, second_resize_size: Optional[int]) -> int:
+    """Side of the image the network sees."""
+    return second_resize_size or resize_size
+
+
+def ship_size(crop_size: int, resize_size: int, second_resize_size: Optional[int]) -> int:
+    """Side of the uint8 image the fast path hands to the device, which does the last resize.
+
+    Without a second resize that is the square source (``crop_size``); with one, the
+    first resize (to ``resize_size``) happens on the CPU and only the second on the device.
+    """
+    return resize_size if second_resize_size else crop_size
+
+
+def to_ship(image: Image.Image, crop_size: int, resize_size: int, second_resize_size: int) -> np.ndarray:
+    """Square image -> uint8 [s, s, 3] at ``ship_size`` (PIL bicubic when the side differs)."""
+    side = ship_size(crop_size, resize_size, second_resize_size)
+    if image.size != (side, side):
+        image = image.resize((side, side), Image.BICUBIC)
+    return np.array(image, dtype=np.uint8)  # a writable copy, safe for torch.from_numpy

@@ -1,0 +1,158 @@
+"""Build datasets, loaders, the training model and the optimiser from a Config."""
+from typing import List, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from configs.base import Config
+from data.annotations import group_by_label, read_annotations
+from data.datasets import (BalancedMultiCropDataset, TransformDataset, TransformEvalDataset,
+                           WholeImageDataset)
+from data.image_io import check_readable
+from data.preprocess import final_size
+from models import AutomaticWeightedLoss, ContrastiveModel, build_model
+
+
+def scan_items(items: List[Tuple[str, int]]) -> Tuple[list, list]:
+    """Split items into (readable, [(path, reason)]) with a cheap header check."""
+    good, bad = [], []
+    for path, label in items:
+        reason = check_readable(path)
+        if reason:
+            bad.append((path, reason))
+        else:
+            good.append((path, label))
+    return good, bad
+
+
+def crop_settings(config: Config) -> dict:
+    """Geometry of the training views; whole-image training is one crop covering the image."""
+    size = final_size(config.resize_size, config.second_resize_size)
+    if config.whole_image:
+        return {"multi_size": size, "crop_num": 1}
+    return {"multi_size": config.multi_size, "crop_num": config.crop_num}
+
+
+def build_train_dataset(config: Config, items: list, stage: str, transforms=None, augment=None):
+    """Stage ``pretrain``: TransformDataset; stage ``main``: BalancedMultiCropDataset."""
+    length = config.iters_per_epoch * config.batch_size
+    crops = crop_settings(config)
+    if stage == "pretrain":
+        return TransformDataset([p for p, _ in items], transforms, config.pretrain_crop,
+                                config.resize_size, pipeline=config.data_pipeline,
+                                seed=config.seed, length=length, **crops)
+    groups = group_by_label(items, config.class_num)
+    return BalancedMultiCropDataset(groups, config.crop_size, config.resize_size,
+                                    config.second_resize_size, pipeline=config.data_pipeline,
+                                    seed=config.seed, length=length, augment=augment, **crops)
+
+
+def build_val_dataset(config: Config, items: list, stage: str, transforms=None):
+    if stage == "pretrain":
+        return TransformEvalDataset([p for p, _ in items], transforms, config.pretrain_crop,
+                                    config.resize_size, pipeline=config.data_pipeline,
+                                    seed=config.seed + 1)
+    if config.val_max_images and len(items) > config.val_max_images:
+        keep = np.random.default_rng(config.seed).choice(len(items), config.val_max_images, replace=False)
+        items = [items[i] for i in sorted(keep)]
+    return WholeImageDataset(items, config.crop_size, config.resize_size, config.second_resize_size,
+                             pipeline=config.data_pipeline)
+
+
+def train_loader(dataset, config: Config, epoch: int, device: torch.device, dist=None) -> DataLoader:
+    """Shuffled loader whose order depends only on (seed, epoch): resumable and reproducible.
+
+    Under torchrun each rank loads its slice of every global batch (see ``ShardedShuffleSampler``).
+    """
+    dataset.set_epoch(epoch)
+    rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
+                         f"{world} processes (it is the global batch)")
+    sampler = ShardedShuffleSampler(len(dataset), config.batch_size, rank, world,
+                                    seed=config.seed * 100_003 + epoch)
+    return DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler,
+                      num_workers=config.num_workers, drop_last=True,
+                      pin_memory=device.type == "cuda", persistent_workers=False)
+
+
+class ShardedShuffleSampler(torch.utils.data.Sampler):
+    """One seeded permutation cut into global batches; rank r yields slice r of each.
+
+    With one process this is a plain seeded shuffle (incomplete last batch dropped);
+    with W processes the rank-ordered concatenation of the local batches equals the
+    single-process batch, so DDP sees exactly the same global batches.
+    """
+
+    def __init__(self, length: int, global_batch: int, rank: int, world: int, seed: int):
+        self.length, self.global_batch, self.rank, self.world, self.seed = length, global_batch, rank, world, seed
+        self.local = global_batch // world
+
+    def __len__(self) -> int:
+        return (self.length // self.global_batch) * self.local
+
+    def __iter__(self):
+        order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        for start in range(0, len(self) // self.local * self.global_batch, self.global_batch):
+            first = start + self.rank * self.local
+            yield from order[first:first + self.local]
+
+
+def read_list(path: str, config: Config, stage: str) -> list:
+    if stage == "pretrain":
+        return read_annotations(path, with_labels=False)
+    return read_annotations(path, class_num=config.class_num)
+
+
+class TrainModel(torch.nn.Module):
+    """What the optimiser trains: classifier (+ projection head) + automatic loss weights."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        backbone = build_model(config.method, config.class_num, width=config.width,
+                               dropout=config.dropout)
+        self.use_contrastive = config.use_contrastive and not config.whole_image
+        self.net = ContrastiveModel(backbone, config.proj_dim) if self.use_contrastive else backbone
+        self.loss_weights = AutomaticWeightedLoss(2) if self.use_contrastive else None
+
+    @property
+    def backbone(self) -> torch.nn.Module:
+        return self.net.backbone if self.use_contrastive else self.net
+
+    def forward(self, x: torch.Tensor):
+        """x [N, 3, h, w] -> (logits [N, K], projections [N, d] or None)."""
+        if self.use_contrastive:
+            return self.net(x)
+        return self.net(x)[0], None
+
+
+def build_optimizer(model: TrainModel, config: Config):
+    """Adam on the network (lr) and on the loss weights (loss_weight_lr); per-iteration StepLR."""
+    groups = [{"params": list(model.net.parameters()), "lr": config.learning_rate}]
+    if model.loss_weights is not None:
+        groups.append({"params": list(model.loss_weights.parameters()), "lr": config.loss_weight_lr})
+    optimizer = torch.optim.Adam(groups)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_size,
+                                                gamma=config.lr_gamma)
+    return optimizer, scheduler
+
+
+def build_augment(config: Config):
+    """Random post-processing for robustness training (``train_aug``), else None.
+
+    With probability ``train_aug_prob`` an image gets one perturbation of
+    ``data.postprocess`` at one of its levels, both drawn uniformly.
+    """
+    if not config.train_aug:
+        return None
+    from data.postprocess import PERTURBATIONS, apply_perturbation
+    names = sorted(PERTURBATIONS)
+
+    def augment(image, rng):
+        if rng.random() >= config.train_aug_prob:
+            return image
+        name = names[int(rng.integers(len(names)))]
+        levels = PERTURBATIONS[name].levels
+        return apply_perturbation(name, image, levels[int(rng.integers(len(levels)))], rng)
+    return augment

@@ -1,0 +1,174 @@
+"""``run_training``: build everything for a TrainJob, then epochs until done or stopped."""
+import json
+import math
+import os
+import time
+
+import torch
+
+from configs import config_to_dict
+from data.preprocess import final_size
+from data.transforms import pretrain_transforms
+from engine import builders
+from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint, save_released_weights
+from engine.device import amp_dtype
+from engine.distributed import DistContext
+from engine.evaluate import eval_loader, evaluate
+from engine.rundir import RunDirectory
+from engine.trainer import TrainJob, selection_value, train_one_epoch
+from models import load_backbone_for_finetune
+
+
+def _prepare_lists(job: TrainJob, run: RunDirectory):
+    """Read both lists, drop unreadable files (reported, counted, written to skipped_images.txt)."""
+    lists = {}
+    for split, path in (("train", job.train_list), ("val", job.val_list)):
+        items = builders.read_list(path, job.config, job.stage)
+        good, bad = builders.scan_items(items)
+        for image, reason in bad:
+            run.log(f"skipping unreadable {split} image {image}: {reason}")
+        if bad and run.enabled:
+            with open(run.file("skipped_images.txt"), "a", encoding="utf-8") as handle:
+                handle.writelines(f"{split}\t{image}\t{reason}\n" for image, reason in bad)
+        run.log(f"{split} list {path}: {len(good)} images, {len(bad)} skipped as unreadable")
+        if not good:
+            raise ValueError(f"{split} list {path} has no readable image")
+        lists[split] = good
+    return lists["train"], lists["val"]
+
+
+def _class_names(job: TrainJob, transforms) -> list:
+    if job.stage == "pretrain":
+        return [name for name, _ in transforms]
+    names = list(job.config.class_names)
+    return names if len(names) == job.config.class_num else [f"class_{k}" for k in range(job.config.class_num)]
+
+
+def _weights_info(job: TrainJob, class_names: list) -> dict:
+    config = job.config
+    return {"method": config.method, "class_num": config.class_num, "class_names": class_names,
+            "width": config.width, "config_name": job.config_name, "stage": job.stage,
+            "crop_size": config.crop_size, "resize_size": config.resize_size,
+            "second_resize_size": config.second_resize_size}
+
+
+def _start_state(job: TrainJob, model, optimizer, scheduler, run: RunDirectory) -> dict:
+    """Fresh state, or the one saved in checkpoint.pth when resuming."""
+    state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "stale_epochs": 0, "global_step": 0}
+    checkpoint_path = run.file("checkpoint.pth")
+    if not job.resume:
+        if os.path.exists(checkpoint_path):
+            raise ValueError(f"{run.path} already holds a run (checkpoint.pth); pass --resume to "
+                             f"continue it or choose another --run_id")
+        if job.pretrain_model_path:
+            skipped = load_backbone_for_finetune(model.backbone, job.pretrain_model_path)
+            run.log(f"initialised from stage-1 weights {job.pretrain_model_path}; skipped {skipped}")
+        return state
+    payload = load_checkpoint(checkpoint_path)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    restore_rng(payload["rng"])
+    for key in state:
+        state[key] = payload[key]
+    run.log(f"resumed from {checkpoint_path} after epoch {state['epoch']} "
+            f"(best {job.config.metric} {state['best_metric']:.4f} at epoch {state['best_epoch']})")
+    _truncate_metrics(run, state["epoch"])
+    return state
+
+
+def _truncate_metrics(run: RunDirectory, epoch: int) -> None:
+    """Drop metric lines of epochs after the checkpoint (written before a crash)."""
+    path = run.file("metrics.jsonl")
+    if not run.enabled or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle if line.strip() and json.loads(line)["epoch"] <= epoch]
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+    os.replace(path + ".tmp", path)
+
+
+def run_training(job: TrainJob) -> dict:
+    """Train until max_epochs or early stopping; returns the best epoch and metric."""
+    dist = DistContext.from_env()
+    job.device = dist.device(job.device)
+    config = job.config
+    run = RunDirectory(job.run_dir, enabled=dist.is_main)
+    try:
+        return _train(job, config, run, dist)
+    finally:
+        run.close()
+
+
+def _train(job, config, run, dist) -> dict:
+    torch.manual_seed(config.seed)
+    transforms = pretrain_transforms() if job.stage == "pretrain" else None
+    class_names = _class_names(job, transforms)
+    train_items, val_items = _prepare_lists(job, run)
+    train_set = builders.build_train_dataset(config, train_items, job.stage, transforms,
+                                             augment=builders.build_augment(config))
+    val_set = builders.build_val_dataset(config, val_items, job.stage, transforms)
+    model = builders.TrainModel(config).to(job.device)
+    optimizer, scheduler = builders.build_optimizer(model, config)
+    state = _start_state(job, model, optimizer, scheduler, run)
+    model = dist.wrap(model, job.device)
+    run.write_json("config.json", {"config_name": job.config_name, "stage": job.stage,
+                                   "class_names": class_names, **config_to_dict(config)})
+    if state["epoch"] == 0:
+        run.log(f"training {job.stage} stage on {job.device}: {len(train_items)} train images, "
+                f"{len(val_items)} val images, {len(train_set)} items/epoch, run dir {run.path}")
+    scaler = torch.amp.GradScaler(job.device.type,
+                                  enabled=amp_dtype(config.amp, job.device) == torch.float16)
+    info = _weights_info(job, class_names)
+    val_load = eval_loader(val_set, config.val_batch_size, config.num_workers, job.device)
+    image_size = final_size(config.resize_size, config.second_resize_size)
+    for epoch in range(state["epoch"] + 1, config.max_epochs + 1):
+        if state["stale_epochs"] >= config.early_stop_bar:
+            break
+        started = time.time()
+        torch.manual_seed(config.seed * 100_003 + epoch)   # dropout: same whether resumed or not
+        loader = builders.train_loader(train_set, config, epoch, job.device, dist)
+        losses, state["global_step"] = train_one_epoch(job, model, loader, optimizer, scheduler,
+                                                       scaler, epoch, run, dist, state["global_step"])
+        if dist.is_main:
+            _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimizer,
+                       scheduler, dist, started)
+        dist.barrier()
+    if dist.is_main:
+        run.log(f"done: best {config.metric} {state['best_metric']:.4f} at epoch "
+                f"{state['best_epoch']}; weights {run.file('model.pth')}")
+    return {"best_metric": state["best_metric"], "best_epoch": state["best_epoch"],
+            "run_dir": run.path, "epochs": state["epoch"]}
+
+
+def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimizer,
+               scheduler, dist, started) -> None:
+    """Validate, keep the best weights, snapshot, log, and write the resume checkpoint."""
+    config = job.config
+    backbone = DistContext.unwrap(model).backbone
+    metrics = evaluate(backbone, val_load, job.device, config.class_num, image_size,
+                       amp=amp_dtype(config.amp, job.device), progress=True, desc=f"val {epoch}")
+    value = selection_value(metrics, config.metric)
+    state["epoch"] = epoch
+    if value > state["best_metric"]:
+        state.update(best_metric=value, best_epoch=epoch, stale_epochs=0)
+        save_released_weights(backbone, run.file("model.pth"), {**info, "epoch": epoch})
+    else:
+        state["stale_epochs"] += 1
+    if epoch % config.save_interval == 0:
+        save_released_weights(backbone, run.file(f"snapshot_epoch{epoch}.pth"), {**info, "epoch": epoch})
+    record = {"epoch": epoch, **{f"train_{k}": round(v, 6) for k, v in losses.items()},
+              "lr": optimizer.param_groups[0]["lr"], "val_acc": metrics["acc"], "val_f1": metrics["f1"],
+              "val_recall": metrics["recall"], "val_per_class_recall": metrics["per_class_recall"],
+              "val_skipped": metrics["n_skipped"], "best_metric": state["best_metric"],
+              "best_epoch": state["best_epoch"], "seconds": round(time.time() - started, 2)}
+    run.append_metrics(record)
+    run.scalars(epoch, {"val/acc": metrics["acc"], "val/f1": metrics["f1"], "val/recall": metrics["recall"]})
+    run.log(f"epoch {epoch}: loss {losses['loss']:.4f} val acc {metrics['acc']:.4f} "
+            f"f1 {metrics['f1']:.4f} (best {config.metric} {state['best_metric']:.4f} @ {state['best_epoch']}) "
+            f"{record['seconds']:.1f}s")
+    save_checkpoint(run.file("checkpoint.pth"), model=DistContext.unwrap(model).state_dict(),
+                    backbone=backbone.state_dict(), optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(), config=config_to_dict(config),
+                    class_names=info["class_names"], **state)

@@ -1,0 +1,124 @@
+"""The DNA-Det training loop, both stages (SPEC sections 3-6).
+
+Stage ``pretrain`` learns which of 170 transformations was applied; stage ``main``
+learns the architecture label. Both minimise patchwise cross-entropy plus the
+supervised contrastive loss over the crops of each image, combined by automatic
+weighting, with Adam and a per-iteration StepLR. Each epoch ends with
+``evaluate`` on the validation list, best-model selection by ``config.metric``,
+early stopping, periodic snapshots and an atomic resume checkpoint.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from configs.base import Config
+from data.batched import resize_crop_normalise
+from data.preprocess import final_size
+from engine import builders
+from engine.device import amp_dtype, autocast
+from engine.distributed import DistContext
+from engine.rundir import RunDirectory
+from models import SupConLoss
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a loss becomes NaN or infinite; the last checkpoint is left untouched."""
+
+
+@dataclass
+class TrainJob:
+    """What to train: lists, output directory, stage and optional stage-1 weights."""
+    config: Config
+    config_name: str
+    run_dir: str
+    train_list: str
+    val_list: str
+    stage: str = "main"                      # main | pretrain
+    pretrain_model_path: Optional[str] = None
+    resume: bool = False
+    device: torch.device = torch.device("cpu")
+
+
+def training_step(model, loss_weights, batch, config: Config, device, amp, supcon: SupConLoss,
+                  dist: Optional[DistContext] = None) -> dict:
+    """Forward one batch and return the losses (not yet backpropagated).
+
+    batch: images [B, G, n, 3, m, m] float (pil) or [B, G, 3, s, s] uint8 (batched),
+    offsets [B, G, n, 2], labels [B, G]; G = images per item (K classes or 1).
+    """
+    images, offsets, labels = batch
+    n_images = labels.numel()
+    crops = builders.crop_settings(config)
+    n_views, size = crops["crop_num"], crops["multi_size"]
+    image_labels = labels.reshape(n_images).to(device, non_blocking=True)
+    if images.dtype == torch.uint8:
+        squares = images.reshape(n_images, *images.shape[2:]).to(device, non_blocking=True)
+        views = resize_crop_normalise(squares, offsets.reshape(n_images, n_views, 2),
+                                      final_size(config.resize_size, config.second_resize_size), size)
+    else:
+        views = images.to(device, non_blocking=True)
+    x = views.reshape(n_images * n_views, 3, size, size)        # every crop is a sample
+    if device.type == "cuda" and config.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(device, amp):
+        logits, projections = model(x)
+    ce = F.cross_entropy(logits.float(), image_labels.repeat_interleave(n_views))
+    losses = {"ce": ce, "loss": ce}
+    if projections is not None:
+        # crops of one image are its views: [n_images, n_views, proj_dim]
+        features = projections.float().reshape(n_images, n_views, -1)
+        if dist is not None and dist.world_size > 1:   # contrast against the global batch
+            features, image_labels = dist.gather_with_grad(features), dist.gather(image_labels)
+        losses["supcon"] = supcon(features, image_labels)
+        losses["loss"] = loss_weights(ce, losses["supcon"])
+    return losses
+
+
+def train_one_epoch(job: TrainJob, model, loader, optimizer, scheduler, scaler, epoch: int,
+                    run: RunDirectory, dist: DistContext, global_step: int):
+    """One pass over ``loader``; returns (mean losses, global step after the epoch)."""
+    config, device = job.config, job.device
+    amp, supcon = amp_dtype(config.amp, device), SupConLoss(config.temperature, config.temperature)
+    model.train()
+    loss_weights = dist.unwrap(model).loss_weights
+    totals, count = {}, 0
+    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not dist.is_main, leave=False, dynamic_ncols=True)
+    for batch in bar:
+        losses = training_step(model, loss_weights, batch, config, device, amp, supcon, dist)
+        if not torch.isfinite(losses["loss"]):
+            raise NonFiniteLossError(
+                f"non-finite loss ({losses['loss'].item()}) at epoch {epoch}, step {global_step}; "
+                f"the last good checkpoint {run.file('checkpoint.pth')} was kept. Lower "
+                f"learning_rate or use amp=off/bf16, then resume with --resume")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(losses["loss"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        global_step += 1
+        for name, value in losses.items():
+            totals[name] = totals.get(name, 0.0) + value.item()
+        count += 1
+        bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
+        if dist.is_main and global_step % config.log_interval == 0:
+            run.scalars(global_step, _step_scalars(losses, optimizer, dist.unwrap(model)))
+    if count == 0:
+        raise ValueError(f"epoch {epoch} had no full batch: {len(loader.dataset)} items < "
+                         f"batch_size {config.batch_size}; lower batch_size")
+    return {name: total / count for name, total in totals.items()}, global_step
+
+
+def _step_scalars(losses: dict, optimizer, model) -> dict:
+    values = {f"train/{name}": value.item() for name, value in losses.items()}
+    values["train/lr"] = optimizer.param_groups[0]["lr"]
+    if model.loss_weights is not None:
+        for i, name in enumerate(("ce", "supcon")):
+            values[f"loss_weights/s_{name}"] = model.loss_weights.params[i].item()
+    return values
+
+
+def selection_value(metrics: dict, metric: str) -> float:
+    return metrics["acc"] if metric == "acc" else metrics["f1"]

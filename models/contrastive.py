@@ -1,0 +1,34 @@
+"""Training wrapper: backbone plus the projection head of the contrastive loss."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ProjectionHead(nn.Module):
+    """Linear(d, d) -> ReLU -> Linear(d, proj_dim), then L2-normalised (keys ``head.0``, ``head.2``)."""
+
+    def __init__(self, in_dim: int, proj_dim: int = 128):
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True),
+                                  nn.Linear(in_dim, proj_dim))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(pooled), dim=1)
+
+
+class ContrastiveModel(nn.Module):
+    """Backbone with a projection head, used only while training.
+
+    Forward: x [N, 3, h, w] -> (logits [N, classes], projections [N, proj_dim], unit norm).
+    ``backbone`` is what is saved as the released-format ``model.pth``.
+    """
+
+    def __init__(self, backbone: nn.Module, proj_dim: int = 128):
+        super().__init__()
+        self.backbone = backbone
+        self.projection = ProjectionHead(backbone.feature_dim, proj_dim)
+
+    def forward(self, x: torch.Tensor):
+        pooled, _ = self.backbone.forward_features(x)
+        logits = self.backbone.classification_head(pooled)
+        return logits, self.projection(pooled)

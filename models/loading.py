@@ -1,0 +1,125 @@
+"""Building models by method name and loading weights safely.
+
+Two weight files exist (STYLE rule 9):
+- ``model.pth``: a plain state_dict in the authors' released format (their
+  published weights load unchanged), with an optional sidecar ``model.json``
+  written by this project (method, class names, width).
+- ``checkpoint.pth``: this project's resume checkpoint, a dict whose ``model``
+  entry holds the training model's state and whose ``backbone`` entry holds the
+  classifier alone, in the released key format.
+Everything is read with ``torch.load(weights_only=True)``: a file from an
+untrusted source cannot run code.
+"""
+import json
+import os
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from models.simple_cnn import SimpleCNN
+
+HEAD_KEYS = ("classification_head.1.weight", "classification_head.1.bias")
+CHECKPOINT_FORMAT = "dnadet-checkpoint"
+
+
+def build_model(method: str, class_num: int, width: int = 64, dropout: float = 0.2) -> nn.Module:
+    """A classifier whose forward returns (logits, feature_map), chosen by method name.
+
+    ``dnadet`` and ``ce_only`` share the SimpleCNN backbone (they differ in training);
+    ``attnet`` and ``dct`` are the baselines of models.baselines.
+    """
+    if method in ("dnadet", "ce_only"):
+        return SimpleCNN(class_num, width=width, dropout=dropout)
+    from models import baselines  # local import: baselines are optional extras
+    return baselines.build_baseline(method, class_num, width=width)
+
+
+def read_state_dict(path: str) -> Tuple[dict, dict]:
+    """Return (classifier state_dict, info) from a released model.pth or a checkpoint.
+
+    ``info`` holds what is known besides weights: method, class_names, width.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"model file not found: {path!r}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle errors, truncated files, code-carrying pickles
+        raise ValueError(f"cannot load {path!r} as weights (weights_only=True): {error}") from None
+    if isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT:
+        state = dict(blob["backbone"])
+        config = blob.get("config", {})
+        info = {"method": config.get("method", "dnadet"), "class_names": blob.get("class_names"),
+                "width": config.get("width"), "source": "checkpoint"}
+        return state, info
+    if not isinstance(blob, dict) or not all(isinstance(v, torch.Tensor) for v in blob.values()):
+        raise ValueError(f"{path!r} is neither a state_dict nor a DNA-Det checkpoint")
+    info = {"method": "dnadet", "class_names": None, "width": None, "source": "state_dict"}
+    sidecar = os.path.splitext(path)[0] + ".json"
+    if os.path.isfile(sidecar):
+        with open(sidecar, encoding="utf-8") as handle:
+            info.update(json.load(handle))
+    return dict(blob), info
+
+
+def _infer_shape(state: dict, info: dict, class_num: Optional[int]) -> Tuple[int, int]:
+    head = state.get(HEAD_KEYS[0])
+    if head is None:
+        candidates = [k for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
+        if not candidates:
+            raise ValueError("cannot infer class_num: no linear classifier weight in the state_dict")
+        head = state[candidates[-1]]
+    inferred = head.shape[0]
+    if class_num is not None and class_num != inferred:
+        raise ValueError(f"class_num={class_num} but the weights' classifier has {inferred} outputs")
+    first = state.get("main.0.main.0.weight")
+    width = info.get("width") or (first.shape[0] if first is not None else 64)
+    return inferred, int(width)
+
+
+def load_model(path: str, class_num: Optional[int] = None, device="cpu") -> nn.Module:
+    """Load a classifier in eval mode from a released model.pth or this project's checkpoint.
+
+    ``class_num`` is inferred from the classifier when not given (and checked when given).
+    The returned module carries ``model.info`` (method, class_names, width, source).
+    Loading is strict: a missing or unexpected key is an error.
+    """
+    state, info = read_state_dict(path)
+    class_num, width = _infer_shape(state, info, class_num)
+    model = build_model(info.get("method") or "dnadet", class_num, width=width)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"weights in {path!r} do not fit a {info.get('method')} model with "
+                         f"{class_num} classes and width {width}: {error}") from None
+    info["class_num"] = class_num
+    if not info.get("class_names") or len(info["class_names"]) != class_num:
+        info["class_names"] = [f"class_{k}" for k in range(class_num)]
+    model.info = info
+    return model.to(device).eval()
+
+
+def load_backbone_for_finetune(model: nn.Module, path: str) -> list:
+    """Stage 2 init: copy every stage-1 weight except the classifier head, asserting that.
+
+    Returns the skipped keys, which are exactly ``HEAD_KEYS`` (their shape depends
+    on the number of classes). Anything else missing or unexpected is an error.
+    """
+    state, _ = read_state_dict(path)
+    kept = {k: v for k, v in state.items() if k not in HEAD_KEYS}
+    result = model.load_state_dict(kept, strict=False)
+    skipped = sorted(result.missing_keys)
+    if result.unexpected_keys or skipped != sorted(HEAD_KEYS):
+        raise ValueError(f"stage-1 weights {path!r} do not match the backbone: missing "
+                         f"{result.missing_keys}, unexpected {result.unexpected_keys}; "
+                         f"only {list(HEAD_KEYS)} may differ")
+    return skipped
+
+
+def write_sidecar(path: str, info: dict) -> None:
+    """Write ``model.json`` next to ``model.pth`` atomically."""
+    sidecar = os.path.splitext(path)[0] + ".json"
+    tmp = sidecar + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(info, handle, indent=2)
+    os.replace(tmp, sidecar)

@@ -1,0 +1,63 @@
+"""The DNA-Det backbone (``Simple_CNN`` in the paper's code), SPEC section 2.
+
+Four stages; stage i (i = 0..3) has ``width * 2**i`` channels and is a *down*
+block (Conv 4x4 stride 2) followed by a *keep* block (Conv 3x3 stride 1), each
+Conv -> BatchNorm -> LeakyReLU(0.2). Fully convolutional, total stride 16; the head
+is global average pooling -> Dropout(0.2) -> Linear(8w, class_num).
+
+``state_dict()`` keys match the authors' released ``model.pth`` exactly:
+``main.{0..7}.main.{0,1}.*`` and ``classification_head.1.*``.
+"""
+import torch
+from torch import nn
+
+
+class ConvBlock(nn.Module):
+    """Conv2d(bias) -> BatchNorm2d -> LeakyReLU(0.2); keys ``main.0.*`` (conv), ``main.1.*`` (BN)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel, stride, padding=1, bias=True),
+            nn.BatchNorm2d(out_channels),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class SimpleCNN(nn.Module):
+    """DNA-Det backbone and classifier.
+
+    Args:
+        class_num: number of output classes (5 multiple-cross, 11 in the wild, 170 stage 1).
+        width: base width w (64 in the paper); the pooled feature has 8w channels.
+        dropout: dropout before the linear classifier (0.2).
+    Forward:
+        x: [N, 3, H, W], H and W multiples of 16 for exact stride (any size works).
+        returns (logits [N, class_num], feature_map [N, 8w, H/16, W/16]).
+        Logits, not probabilities: the released code applied softmax here and again
+        inside CrossEntropyLoss; this project fixes that double softmax.
+    """
+
+    def __init__(self, class_num: int, width: int = 64, dropout: float = 0.2):
+        super().__init__()
+        blocks, channels = [], 3
+        for stage in range(4):
+            out = width * 2 ** stage
+            blocks.append(ConvBlock(channels, out, kernel=4, stride=2))  # down
+            blocks.append(ConvBlock(out, out, kernel=3, stride=1))       # keep
+            channels = out
+        self.main = nn.Sequential(*blocks)
+        self.feature_dim = channels
+        self.classification_head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, class_num))
+
+    def forward_features(self, x: torch.Tensor):
+        """Return (pooled feature [N, 8w], feature map [N, 8w, h, w])."""
+        feature_map = self.main(x)
+        return feature_map.mean(dim=(2, 3)), feature_map
+
+    def forward(self, x: torch.Tensor):
+        pooled, feature_map = self.forward_features(x)
+        return self.classification_head(pooled), feature_map

@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny synthetic image collections in the layout main.py reads."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from data.annotations import write_annotations
+
+torch.set_num_threads(2)
+
+TINY_OVERRIDES = ["num_workers=0", "width=8", "batch_size=2", "val_batch_size=8", "crop_size=32",
+                  "resize_size=32", "multi_size=16", "crop_num=2", "max_epochs=2",
+                  "iters_per_epoch=2", "log_interval=1", "pretrain_crop=32"]
+
+
+def make_class_images(folder: str, label: int, count: int, size: int = 32, seed: int = 0) -> list:
+    """Write ``count`` PNGs whose texture depends on ``label`` (learnable, not trivial)."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng((seed, label))
+    paths = []
+    for i in range(count):
+        base = rng.integers(0, 256, size=(size, size, 3)).astype(np.float32)
+        period = 2 + label
+        base[::period] = 255 - base[::period] * 0.5
+        path = os.path.join(folder, f"{label}_{i:03d}.png")
+        Image.fromarray(base.clip(0, 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def make_collections(root: str, class_num: int = 3, per_class: int = 6) -> str:
+    """Write train/val collections and a pretrain collection under ``root``."""
+    items = []
+    for label in range(class_num):
+        items += [(p, label) for p in make_class_images(os.path.join(root, "images", str(label)), label, per_class)]
+    write_annotations(os.path.join(root, "toy_train", "annotations", "toy_train.txt"), items)
+    write_annotations(os.path.join(root, "toy_val", "annotations", "toy_val.txt"), items[::2])
+    write_annotations(os.path.join(root, "pre_train", "annotations", "pre_train.txt"), items, with_labels=False)
+    write_annotations(os.path.join(root, "pre_val", "annotations", "pre_val.txt"), items[::3], with_labels=False)
+    return root
+
+
+@pytest.fixture
+def collections(tmp_path):
+    return make_collections(str(tmp_path))
