@@ -1,48 +1,126 @@
-"""Batched resize / crop / normalise on the training device (the fast data path).
+"""The fast data path: batched resize / crop / normalise on the training device.
 
-The dataset decodes each image once and hands over uint8 [3, c, c] images plus the
-crop corners it drew; this module resizes a whole batch at once with torch's
-antialiased bicubic filter (a = -0.5, PIL's kernel), cuts all crops with one
-gather and normalises. Compared with PIL's uint8 bicubic output, values differ by
-rounding only (PIL rounds and clamps to uint8 after each resize; here the result
-stays in float and is clamped to [0, 255]): at most a few grey levels, mean below 0.5.
+The dataset decodes each image once and hands over uint8 [3, s, s] squares plus the
+crop corners it drew (with the same generator as the released-style ``pil`` path);
+this module resizes a whole batch at once, cuts every crop with one ``gather`` on
+uint8 data and converts only the crops to float.
+
+Resize semantics (PIL bicubic, a = -0.5, antialiased support when shrinking;
+PIL rounds to uint8 after its horizontal and again after its vertical pass):
+- CPU: torch's uint8 antialiased bicubic kernel, a fixed-point port of Pillow's
+  resampler; measured against ``PIL.Image.resize(BICUBIC)``: identical on >= 99.99%
+  of values when enlarging, never more than 2 grey levels apart.
+- other devices (CUDA has no uint8 kernel for this mode): the same filter in float,
+  applied as PIL does (horizontal pass, round half up, clamp; vertical pass, round,
+  clamp): at most 1 grey level from PIL on ~0.01% of values.
+Both return uint8, so crops and normalisation are bit-identical to the ``pil`` path
+wherever the resized pixel is (``tests/test_batched.py`` pins these tolerances).
+
+``CachedBalancedMultiCropDataset`` keeps every decoded training image in memory as
+uint8 (decoded once, up front, with threads), so an epoch costs no PNG/JPEG decoding.
 """
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 import torch.nn.functional as F
 
+from data.datasets import BalancedMultiCropDataset
+
+
+def _resize_float_like_pil(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [N, C, h, w] -> uint8 [N, C, size, size]: float bicubic, rounded after each pass."""
+    height = images.shape[-2]
+    out = images.float()
+    for shape in ((height, size), (size, size)):                 # horizontal, then vertical
+        out = F.interpolate(out, size=shape, mode="bicubic", align_corners=False, antialias=True)
+        out = out.add_(0.5).floor_().clamp_(0.0, 255.0)          # PIL: round half up, clip8
+    return out.to(torch.uint8)
+
 
 def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 or float [N, 3, h, w] (0..255) -> float [N, 3, size, size] (0..255), PIL-style bicubic."""
-    images = images.float()
+    """uint8 [N, C, h, w] -> uint8 [N, C, size, size], PIL-style bicubic (see module docstring)."""
+    if images.dtype != torch.uint8:
+        raise ValueError(f"resize_batch expects uint8 images (0..255), got {images.dtype}")
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
-    out = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
-    return out.clamp_(0.0, 255.0)
+    if images.device.type == "cpu":
+        return F.interpolate(images.contiguous(), size=(size, size), mode="bicubic",
+                             align_corners=False, antialias=True)
+    return _resize_float_like_pil(images, size)
 
 
 def gather_crops(images: torch.Tensor, offsets: torch.Tensor, crop: int) -> torch.Tensor:
-    """Cut crops: images [N, C, S, S], offsets [N, n, 2] (y, x) -> [N, n, C, crop, crop]."""
-    n_images, n_crops = offsets.shape[:2]
+    """Cut crops: images [N, C, S, S], offsets [N, n, 2] (y, x) -> [N, n, C, crop, crop] (a view).
+
+    One ``torch.gather`` over the flattened pixels; indices are shared by the channels.
+    """
+    n_images, channels, side = images.shape[0], images.shape[1], images.shape[-1]
+    n_crops = offsets.shape[1]
+    offsets = offsets.to(images.device, non_blocking=True)
     span = torch.arange(crop, device=images.device)
-    offsets = offsets.to(images.device)
-    rows = (offsets[..., 0, None] + span)[:, :, :, None]                    # [N, n, crop, 1]
-    cols = (offsets[..., 1, None] + span)[:, :, None, :]                    # [N, n, 1, crop]
-    batch = torch.arange(n_images, device=images.device)[:, None, None, None]
-    patches = images[batch, :, rows, cols]                                  # [N, n, crop, crop, C]
-    return patches.permute(0, 1, 4, 2, 3)
+    rows = offsets[..., 0, None, None] + span[:, None]                       # [N, n, crop, 1]
+    cols = offsets[..., 1, None, None] + span[None, :]                       # [N, n, 1, crop]
+    index = (rows * side + cols).reshape(n_images, 1, n_crops * crop * crop)
+    flat = images.reshape(n_images, channels, side * side)
+    patches = torch.gather(flat, 2, index.expand(n_images, channels, -1))    # [N, C, n*crop*crop]
+    return patches.reshape(n_images, channels, n_crops, crop, crop).transpose(1, 2)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
-    """0..255 -> [-1, 1] (mean 0.5, std 0.5)."""
-    return images / 127.5 - 1.0
+    """uint8 0..255 -> contiguous float32 in [-1, 1] (mean 0.5, std 0.5), same arithmetic as the pil path."""
+    out = images.to(torch.float32, memory_format=torch.contiguous_format)
+    return out.div_(127.5).sub_(1.0)
 
 
 def resize_crop_normalise(images: torch.Tensor, offsets: torch.Tensor, size: int,
                           crop: int) -> torch.Tensor:
-    """uint8 [N, 3, s, s] + offsets [N, n, 2] -> normalised crops [N, n, 3, crop, crop] of the size-px image."""
+    """uint8 [N, 3, s, s] + offsets [N, n, 2] -> float crops [N, n, 3, crop, crop] of the size-px image."""
     return normalise(gather_crops(resize_batch(images, size), offsets, crop))
 
 
 def resize_normalise(images: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 [N, 3, s, s] -> normalised whole images [N, 3, size, size] (evaluation)."""
     return normalise(resize_batch(images, size))
+
+
+class CachedBalancedMultiCropDataset(BalancedMultiCropDataset):
+    """``BalancedMultiCropDataset`` whose decoded images stay in memory as uint8.
+
+    ``preload`` decodes every image of every class once (threads: Pillow releases
+    the GIL while decoding), up to ``limit_bytes``; images beyond the limit are
+    decoded on demand as before. Unreadable files are skipped exactly as the parent
+    does. Cached arrays are read-only, so an in-place augmentation fails loudly
+    instead of corrupting the cache. DataLoader workers inherit the cache on fork.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cache = [[None] * len(group) for group in self.groups]
+        self.cached_bytes = 0
+
+    def preload(self, limit_bytes: int, threads: int = 4) -> dict:
+        """Decode up to ``limit_bytes`` of images; returns {"images", "bytes", "seconds", "complete"}."""
+        started = time.perf_counter()
+        keys = [(label, index) for label, group in enumerate(self.groups) for index in range(len(group))]
+        complete = True
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for start in range(0, len(keys), 256):                           # bounded memory in flight
+                chunk = keys[start:start + 256]
+                arrays = pool.map(lambda key: BalancedMultiCropDataset._load(self, *key), chunk)
+                for (label, index), array in zip(chunk, arrays):
+                    if self.cached_bytes + array.nbytes > limit_bytes:
+                        complete = False
+                        break
+                    array.flags.writeable = False
+                    self.cache[label][index] = array
+                    self.cached_bytes += array.nbytes
+                if not complete:
+                    break
+        count = sum(item is not None for group in self.cache for item in group)
+        return {"images": count, "bytes": self.cached_bytes, "complete": complete,
+                "seconds": time.perf_counter() - started}
+
+    def _load(self, label: int, index: int):
+        array = self.cache[label][index]
+        return array if array is not None else super()._load(label, index)

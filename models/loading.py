@@ -92,7 +92,7 @@ def load_model(path: str, class_num: Optional[int] = None, device="cpu") -> nn.M
     except RuntimeError as error:
         raise ValueError(f"weights in {path!r} do not fit a {info.get('method')} model with "
                          f"{class_num} classes and width {width}: {error}") from None
-    info["class_num"] = class_num
+    info["class_num"], info["width"] = class_num, width
     if not info.get("class_names") or len(info["class_names"]) != class_num:
         info["class_names"] = [f"class_{k}" for k in range(class_num)]
     model.info = info

@@ -1,0 +1,63 @@
+"""Config modules load with the released values; overrides are strict."""
+import pytest
+
+from configs import load_config, valid_keys
+
+
+def test_released_values():
+    celeba, lsun, wild, pretrain = (load_config(n) for n in ("celeba", "lsun", "in_the_wild", "pretrain"))
+    assert (celeba.learning_rate, celeba.lr_step_size, celeba.batch_size, celeba.class_num) == (1e-4, 500, 32, 5)
+    assert (lsun.learning_rate, lsun.lr_step_size) == (1e-3, 2500)
+    assert (wild.batch_size, wild.class_num, wild.resize_size, wild.second_resize_size, wild.metric) == \
+        (16, 11, 128, 512, "f1")
+    assert len(wild.class_names) == 11
+    assert (pretrain.class_num, pretrain.batch_size, pretrain.max_epochs, pretrain.save_interval) == (170, 128, 50, 1)
+    for config in (celeba, lsun, wild, pretrain):
+        assert (config.seed, config.crop_size, config.multi_size, config.crop_num) == (0, 128, 64, 16)
+        assert (config.temperature, config.lr_gamma, config.early_stop_bar) == (0.07, 0.9, 20)
+
+
+def test_toy_configs_load():
+    assert load_config("toy").class_names == ("real", "dcgan", "progan", "bilinear", "subpixel")
+    assert load_config("toy_pretrain").class_num == 170
+
+
+def test_override_types_are_converted():
+    config = load_config("toy", ["batch_size=3", "learning_rate=0.5", "train_aug=true",
+                                 "metric=f1", "class_names=a,b,c,d,e"])
+    assert (config.batch_size, config.learning_rate, config.train_aug, config.metric) == (3, 0.5, True, "f1")
+    assert config.class_names == ("a", "b", "c", "d", "e")
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(ValueError, match="unknown config key 'lr'.*learning_rate"):
+        load_config("toy", ["lr=0.1"])
+
+
+@pytest.mark.parametrize("item, message", [
+    ("batch_size=two", "expected a value of type int"),
+    ("train_aug=maybe", "expected a value of type bool"),
+    ("metric=auc", "choose one of"),
+    ("batch_size", "key=value"),
+    ("batch_size=0", "must be >= 1"),
+])
+def test_bad_overrides(item, message):
+    with pytest.raises(ValueError, match=message):
+        load_config("toy", [item])
+
+
+def test_unknown_config_module():
+    with pytest.raises(ValueError, match="no config named 'nope'"):
+        load_config("nope")
+
+
+def test_class_names_follow_class_num_unless_given():
+    assert load_config("toy", ["class_num=3"]).class_names == ("class_0", "class_1", "class_2")
+    with pytest.raises(ValueError, match="class_names has 2 names"):
+        load_config("toy", ["class_num=3", "class_names=a,b"])
+
+
+def test_every_key_has_a_default():
+    assert {"seed", "batch_size", "num_workers", "class_num", "crop_size", "resize_size",
+            "second_resize_size", "multi_size", "temperature", "metric", "max_epochs",
+            "early_stop_bar", "save_interval", "learning_rate"} <= set(valid_keys())

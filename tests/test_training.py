@@ -1,0 +1,121 @@
+"""Tiny end-to-end runs of both stages: outputs, resume, determinism, failures."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import main
+from conftest import TINY_OVERRIDES
+from data.annotations import read_annotations, write_annotations
+from models import SimpleCNN, load_model
+
+STAGE2 = TINY_OVERRIDES + ["class_num=3"]
+
+
+def run_main(root, *extra, run_id="1", config="toy", collections=("toy_train", "toy_val"), overrides=STAGE2):
+    argv = ["--data_path", root, "--train_collection", collections[0], "--val_collection", collections[1],
+            "--config_name", config, "--device", "cpu", "--run_id", run_id, *extra, "--set", *overrides]
+    return main.main(argv)
+
+
+def run_dir(root, run_id="1", collections=("toy_train", "toy_val"), config="toy"):
+    return os.path.join(root, collections[0], "models", collections[1], config, f"run_{run_id}")
+
+
+def test_two_stages_end_to_end(collections):
+    assert run_main(collections, "--pretrain", config="toy_pretrain", collections=("pre_train", "pre_val"),
+                    overrides=TINY_OVERRIDES) == 0
+    stage1 = run_dir(collections, collections=("pre_train", "pre_val"), config="toy_pretrain")
+    assert load_model(os.path.join(stage1, "model.pth")).info["class_num"] == 170
+    assert run_main(collections, "--pretrain_model_path", os.path.join(stage1, "model.pth")) == 0
+    out = run_dir(collections)
+    for name in ("config.json", "train.log", "metrics.jsonl", "checkpoint.pth", "model.pth", "model.json",
+                 "snapshot_epoch2.pth"):
+        assert os.path.isfile(os.path.join(out, name)), name
+    assert os.listdir(os.path.join(out, "tb"))
+    state = torch.load(os.path.join(out, "model.pth"), weights_only=True)
+    assert list(state) == list(SimpleCNN(3, width=8).state_dict())  # released format
+    lines = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    assert {"train_ce", "train_supcon", "val_acc", "val_f1", "lr"} <= set(lines[0])
+    assert "stage-1 weights" in open(os.path.join(out, "train.log")).read()
+
+
+def test_resumed_run_matches_uninterrupted_run(collections):
+    assert run_main(collections, run_id="full", overrides=STAGE2 + ["max_epochs=3"]) == 0
+    assert run_main(collections, run_id="cut", overrides=STAGE2 + ["max_epochs=2"]) == 0
+    assert run_main(collections, "--resume", run_id="cut", overrides=STAGE2 + ["max_epochs=3"]) == 0
+    full = torch.load(os.path.join(run_dir(collections, "full"), "checkpoint.pth"), weights_only=True)
+    cut = torch.load(os.path.join(run_dir(collections, "cut"), "checkpoint.pth"), weights_only=True)
+    assert full["epoch"] == cut["epoch"] == 3
+    for key, value in full["model"].items():
+        assert torch.equal(value, cut["model"][key]), key
+    for key in ("best_metric", "best_epoch", "global_step"):
+        assert full[key] == cut[key]
+    epochs = [json.loads(line)["epoch"] for line in open(os.path.join(run_dir(collections, "cut"), "metrics.jsonl"))]
+    assert epochs == [1, 2, 3]
+
+
+def test_same_seed_gives_bit_identical_weights(collections):
+    assert run_main(collections, run_id="a") == 0
+    assert run_main(collections, run_id="b") == 0
+    a = torch.load(os.path.join(run_dir(collections, "a"), "model.pth"), weights_only=True)
+    b = torch.load(os.path.join(run_dir(collections, "b"), "model.pth"), weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_existing_run_needs_resume(collections, capsys):
+    assert run_main(collections) == 0
+    assert run_main(collections) == 1
+    assert "pass --resume" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(collections, monkeypatch, capsys):
+    from models.losses import SupConLoss
+    calls = {"n": 0}
+    original = SupConLoss.forward
+
+    def poisoned(self, features, labels):
+        calls["n"] += 1
+        loss = original(self, features, labels)
+        return loss * float("nan") if calls["n"] > 2 else loss  # epoch 2 (2 steps per epoch)
+    monkeypatch.setattr(SupConLoss, "forward", poisoned)
+    assert run_main(collections) == 1
+    assert "non-finite loss" in capsys.readouterr().err
+    checkpoint = torch.load(os.path.join(run_dir(collections), "checkpoint.pth"), weights_only=True)
+    assert checkpoint["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+
+
+def test_unreadable_image_in_list_is_skipped_and_counted(collections):
+    train = os.path.join(collections, "toy_train", "annotations", "toy_train.txt")
+    items = read_annotations(train)
+    broken = os.path.join(collections, "broken.png")
+    open(broken, "wb").close()
+    write_annotations(train, items + [(broken, 1)])
+    assert run_main(collections) == 0
+    out = run_dir(collections)
+    assert "1 skipped as unreadable" in open(os.path.join(out, "train.log")).read()
+    assert broken in open(os.path.join(out, "skipped_images.txt")).read()
+
+
+def test_bad_config_override_is_reported(collections, capsys):
+    assert run_main(collections, overrides=["nonsense=1"]) == 1
+    assert "unknown config key 'nonsense'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method_overrides", [["use_contrastive=false"], ["whole_image=true", "use_contrastive=false"],
+                                              ["data_pipeline=pil"], ["train_aug=true", "train_aug_prob=1.0"]])
+def test_training_variants_run(collections, method_overrides):
+    assert run_main(collections, overrides=STAGE2 + ["max_epochs=1"] + method_overrides) == 0
+
+
+def test_help_documents_every_flag():
+    text = subprocess.run([sys.executable, "main.py", "--help"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    for flag in ("--data_path", "--train_collection", "--val_collection", "--config_name", "--run_id",
+                 "--device", "--pretrain", "--pretrain_model_path", "--resume", "--set"):
+        assert flag in text
