@@ -50,7 +50,11 @@ def read_state_dict(path: str) -> Tuple[dict, dict]:
         state = dict(blob["backbone"])
         config = blob.get("config", {})
         info = {"method": config.get("method", "dnadet"), "class_names": blob.get("class_names"),
-                "width": config.get("width"), "source": "checkpoint"}
+                "width": config.get("width"), "source": "checkpoint",
+                "config_name": blob.get("config_name")}
+        for key in ("crop_size", "resize_size", "second_resize_size"):
+            if key in config:
+                info[key] = config[key]
         return state, info
     if not isinstance(blob, dict) or not all(isinstance(v, torch.Tensor) for v in blob.values()):
         raise ValueError(f"{path!r} is neither a state_dict nor a DNA-Det checkpoint")

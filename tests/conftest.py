@@ -8,7 +8,7 @@ from PIL import Image
 
 from data.annotations import write_annotations
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # tiny models: threads only add overhead on a busy 2-core machine
 
 TINY_OVERRIDES = ["num_workers=0", "width=8", "batch_size=2", "val_batch_size=8", "crop_size=32",
                   "resize_size=32", "multi_size=16", "crop_num=2", "max_epochs=2",
