@@ -46,8 +46,9 @@ def main(argv=None) -> int:
     except (ValueError, NonFiniteLossError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"best {config.metric} {summary['best_metric']:.4f} at epoch {summary['best_epoch']}; "
-          f"run directory {summary['run_dir']}")
+    if summary.get("is_main", True):
+        print(f"best {config.metric} {summary['best_metric']:.4f} at epoch {summary['best_epoch']}; "
+              f"run directory {summary['run_dir']}")
     return 0
 
 

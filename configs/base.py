@@ -19,6 +19,7 @@ class Config:
     channels_last: bool = True          # NHWC memory format on CUDA (ignored on CPU)
     compile: bool = False               # torch.compile the backbone (CUDA only)
     data_pipeline: str = "batched"      # batched: decode once, resize/crop as tensors | pil: released per-image Pillow path
+    image_cache_gb: float = 8.0         # batched stage 2: decoded uint8 training images kept in memory, per process
 
     # --- model ---
     method: str = "dnadet"              # dnadet | ce_only | attnet | dct (see models.build_model)

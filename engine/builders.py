@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader
 
 from configs.base import Config
 from data.annotations import group_by_label, read_annotations
+from data.batched import CachedBalancedMultiCropDataset, CropCollate
 from data.datasets import (BalancedMultiCropDataset, TransformDataset, TransformEvalDataset,
                            WholeImageDataset)
 from data.image_io import check_readable
@@ -35,7 +36,11 @@ def crop_settings(config: Config) -> dict:
 
 
 def build_train_dataset(config: Config, items: list, stage: str, transforms=None, augment=None):
-    """Stage ``pretrain``: TransformDataset; stage ``main``: BalancedMultiCropDataset."""
+    """Stage ``pretrain``: TransformDataset; stage ``main``: BalancedMultiCropDataset.
+
+    With the ``batched`` pipeline stage 2 uses ``CachedBalancedMultiCropDataset``: call
+    ``preload_images`` to decode every image once and keep it in memory as uint8.
+    """
     length = config.iters_per_epoch * config.batch_size
     crops = crop_settings(config)
     if stage == "pretrain":
@@ -43,9 +48,41 @@ def build_train_dataset(config: Config, items: list, stage: str, transforms=None
                                 config.resize_size, pipeline=config.data_pipeline,
                                 seed=config.seed, length=length, **crops)
     groups = group_by_label(items, config.class_num)
-    return BalancedMultiCropDataset(groups, config.crop_size, config.resize_size,
-                                    config.second_resize_size, pipeline=config.data_pipeline,
-                                    seed=config.seed, length=length, augment=augment, **crops)
+    cached = config.data_pipeline == "batched"
+    dataset_class = CachedBalancedMultiCropDataset if cached else BalancedMultiCropDataset
+    return dataset_class(groups, config.crop_size, config.resize_size, config.second_resize_size,
+                         pipeline=config.data_pipeline, seed=config.seed, length=length,
+                         augment=augment, **crops)
+
+
+
+
+def preload_images(dataset, config: Config) -> str:
+    """Fill the dataset's uint8 image cache if it has one; returns a line for the log ('' if none)."""
+    if not hasattr(dataset, "preload"):
+        return ""
+    limit = int(config.image_cache_gb * (1 << 30))
+    stats = dataset.preload(limit, threads=max(1, config.num_workers))
+    line = (f"decoded {stats['images']} training images once into memory "
+            f"({stats['bytes'] / 2 ** 20:.0f} MiB, {stats['seconds']:.1f} s)")
+    if not stats["complete"]:
+        line += f"; cache limit {config.image_cache_gb:g} GiB (image_cache_gb) reached, the rest is decoded per item"
+    return line
+
+
+def prepare_model_for_device(model: torch.nn.Module, config: Config, device: torch.device) -> str:
+    """CUDA only: channels_last parameters and, with ``compile``, an in-place ``torch.compile``.
+
+    ``nn.Module.compile`` keeps parameter names, so checkpoints are unchanged. On CPU both
+    are skipped (returns a note for the log when ``compile`` was asked for).
+    """
+    if device.type != "cuda":
+        return "compile=True ignored: torch.compile is used on CUDA only" if config.compile else ""
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if config.compile:
+        model.net.compile()
+    return ""
 
 
 def build_val_dataset(config: Config, items: list, stage: str, transforms=None):
@@ -64,6 +101,8 @@ def train_loader(dataset, config: Config, epoch: int, device: torch.device, dist
     """Shuffled loader whose order depends only on (seed, epoch): resumable and reproducible.
 
     Under torchrun each rank loads its slice of every global batch (see ``ShardedShuffleSampler``).
+    With the batched pipeline on CPU the loader (its workers) also resizes, crops and
+    normalises each batch (``CropCollate``); on CUDA that happens on the GPU in the step.
     """
     dataset.set_epoch(epoch)
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
@@ -72,8 +111,12 @@ def train_loader(dataset, config: Config, epoch: int, device: torch.device, dist
                          f"{world} processes (it is the global batch)")
     sampler = ShardedShuffleSampler(len(dataset), config.batch_size, rank, world,
                                     seed=config.seed * 100_003 + epoch)
+    collate = None
+    if config.data_pipeline == "batched" and device.type == "cpu":
+        crops = crop_settings(config)     # CPU training: batched views made by the loader
+        collate = CropCollate(final_size(config.resize_size, config.second_resize_size), crops["multi_size"])
     return DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler,
-                      num_workers=config.num_workers, drop_last=True,
+                      num_workers=config.num_workers, drop_last=True, collate_fn=collate,
                       pin_memory=device.type == "cuda", persistent_workers=False)
 
 

@@ -1,13 +1,20 @@
 """Single-process and torchrun (DistributedDataParallel) execution.
 
-``DistContext.from_env()`` reads torchrun's variables (WORLD_SIZE, RANK,
-LOCAL_RANK); with one process everything is a no-op. Only rank 0 writes.
+``DistContext.from_env(device)`` reads torchrun's variables (WORLD_SIZE, RANK,
+LOCAL_RANK); with one process everything is a no-op. CUDA ranks use NCCL, one GPU
+each (cuda:LOCAL_RANK), with SyncBatchNorm; CPU ranks use gloo, where BatchNorm
+statistics stay per rank (SyncBatchNorm needs CUDA). Only rank 0 writes: it logs,
+validates and saves while the other ranks wait at a barrier (hence the long timeout).
 """
+import datetime
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
+
+TIMEOUT = datetime.timedelta(minutes=60)   # rank 0 validates a whole list while the others wait
 
 
 @dataclass
@@ -17,14 +24,18 @@ class DistContext:
     local_rank: int = 0
 
     @classmethod
-    def from_env(cls) -> "DistContext":
+    def from_env(cls, device: Optional[torch.device] = None) -> "DistContext":
+        """Join torchrun's process group: NCCL when training on CUDA, gloo on CPU."""
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size == 1:
             return cls()
         context = cls(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
         if not torch_dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch_dist.init_process_group(backend=backend)
+            on_cuda = (device.type if device is not None else
+                       "cuda" if torch.cuda.is_available() else "cpu") == "cuda"
+            if on_cuda:
+                torch.cuda.set_device(context.local_rank)
+            torch_dist.init_process_group(backend="nccl" if on_cuda else "gloo", timeout=TIMEOUT)
         return context
 
     @property
@@ -39,6 +50,13 @@ class DistContext:
         return requested
 
     def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """DDP (gradients averaged over ranks); BatchNorm -> SyncBatchNorm on CUDA.
+
+        With equal local batches, averaging the ranks' cross-entropy gradients gives
+        the global-batch gradient; the contrastive loss, computed identically on every
+        rank from ``gather_with_grad`` features, sums its gradients back to each rank
+        W times, which the average turns into the global-batch gradient as well.
+        """
         if self.world_size == 1:
             return model
         if device.type == "cuda":
@@ -57,14 +75,36 @@ class DistContext:
         return torch.cat(parts)
 
     def gather_with_grad(self, tensor: torch.Tensor) -> torch.Tensor:
-        """All-gather that back-propagates (gradients are summed back to their rank)."""
-        from torch.distributed.nn.functional import all_gather
-        return torch.cat(all_gather(tensor.contiguous()))
+        """All-gather along dim 0 that back-propagates: each rank receives the sum over ranks
+        of the gradients of its own slice (what ``wrap``'s gradient average expects)."""
+        return _GatherWithGrad.apply(tensor, self.rank, self.world_size)
 
     def barrier(self) -> None:
         if self.world_size > 1:
-            torch_dist.barrier()
+            on_nccl = torch_dist.get_backend() == "nccl"
+            torch_dist.barrier(device_ids=[self.local_rank] if on_nccl else None)
 
     def close(self) -> None:
         if self.world_size > 1 and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """Forward: all_gather + cat. Backward: all_reduce (sum) of the gathered gradient, own slice.
+
+    The features are small (n_images x n_views x 128), so summing the whole gradient is
+    cheap and works on every backend (gloo has no reduce_scatter).
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+        ctx.rank, ctx.world_size = rank, world_size
+        parts = [torch.empty_like(tensor) for _ in range(world_size)]
+        torch_dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.contiguous()
+        torch_dist.all_reduce(grad)
+        return grad.chunk(ctx.world_size)[ctx.rank], None, None

@@ -91,7 +91,7 @@ def _truncate_metrics(run: RunDirectory, epoch: int) -> None:
 
 def run_training(job: TrainJob) -> dict:
     """Train until max_epochs or early stopping; returns the best epoch and metric."""
-    dist = DistContext.from_env()
+    dist = DistContext.from_env(job.device)
     job.device = dist.device(job.device)
     config = job.config
     run = RunDirectory(job.run_dir, enabled=dist.is_main)
@@ -99,6 +99,7 @@ def run_training(job: TrainJob) -> dict:
         return _train(job, config, run, dist)
     finally:
         run.close()
+        dist.close()
 
 
 def _train(job, config, run, dist) -> dict:
@@ -109,7 +110,12 @@ def _train(job, config, run, dist) -> dict:
     train_set = builders.build_train_dataset(config, train_items, job.stage, transforms,
                                              augment=builders.build_augment(config))
     val_set = builders.build_val_dataset(config, val_items, job.stage, transforms)
+    cache_note = builders.preload_images(train_set, config)
     model = builders.TrainModel(config).to(job.device)
+    device_note = builders.prepare_model_for_device(model, config, job.device)
+    for note in (cache_note, device_note):
+        if note:
+            run.log(note)
     optimizer, scheduler = builders.build_optimizer(model, config)
     state = _start_state(job, model, optimizer, scheduler, run)
     model = dist.wrap(model, job.device)
@@ -139,7 +145,7 @@ def _train(job, config, run, dist) -> dict:
         run.log(f"done: best {config.metric} {state['best_metric']:.4f} at epoch "
                 f"{state['best_epoch']}; weights {run.file('model.pth')}")
     return {"best_metric": state["best_metric"], "best_epoch": state["best_epoch"],
-            "run_dir": run.path, "epochs": state["epoch"]}
+            "run_dir": run.path, "epochs": state["epoch"], "is_main": dist.is_main}
 
 
 def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimizer,
@@ -170,5 +176,5 @@ def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info
             f"{record['seconds']:.1f}s")
     save_checkpoint(run.file("checkpoint.pth"), model=DistContext.unwrap(model).state_dict(),
                     backbone=backbone.state_dict(), optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(), config=config_to_dict(config),
+                    scheduler=scheduler.state_dict(), config=config_to_dict(config), config_name=job.config_name,
                     class_names=info["class_names"], **state)

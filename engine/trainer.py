@@ -42,12 +42,13 @@ class TrainJob:
     device: torch.device = torch.device("cpu")
 
 
-def training_step(model, loss_weights, batch, config: Config, device, amp, supcon: SupConLoss,
-                  dist: Optional[DistContext] = None) -> dict:
-    """Forward one batch and return the losses (not yet backpropagated).
+def batch_views(batch, config: Config, device):
+    """The data half of a step: (views [n_images * n_views, 3, m, m] float on ``device``, labels [n_images]).
 
-    batch: images [B, G, n, 3, m, m] float (pil) or [B, G, 3, s, s] uint8 (batched),
-    offsets [B, G, n, 2], labels [B, G]; G = images per item (K classes or 1).
+    batch: images [B, G, n, 3, m, m] float (pil; batched on CPU, made by the loader's
+    ``CropCollate``) or [B, G, 3, s, s] uint8 (batched on CUDA), offsets [B, G, n, 2],
+    labels [B, G]; G = images per item (K classes or 1). Uint8 squares are resized,
+    cropped and normalised here, on ``device``.
     """
     images, offsets, labels = batch
     n_images = labels.numel()
@@ -63,6 +64,14 @@ def training_step(model, loss_weights, batch, config: Config, device, amp, supco
     x = views.reshape(n_images * n_views, 3, size, size)        # every crop is a sample
     if device.type == "cuda" and config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
+    return x, image_labels
+
+
+def views_losses(model, loss_weights, x, image_labels, device, amp, supcon: SupConLoss,
+                 dist: Optional[DistContext] = None) -> dict:
+    """The model half of a step: x [n_images * n_views, 3, m, m], image_labels [n_images] -> losses."""
+    n_images = image_labels.numel()
+    n_views = x.shape[0] // n_images
     with autocast(device, amp):
         logits, projections = model(x)
     ce = F.cross_entropy(logits.float(), image_labels.repeat_interleave(n_views))
@@ -75,6 +84,13 @@ def training_step(model, loss_weights, batch, config: Config, device, amp, supco
         losses["supcon"] = supcon(features, image_labels)
         losses["loss"] = loss_weights(ce, losses["supcon"])
     return losses
+
+
+def training_step(model, loss_weights, batch, config: Config, device, amp, supcon: SupConLoss,
+                  dist: Optional[DistContext] = None) -> dict:
+    """Forward one batch (see ``batch_views``) and return the losses (not yet backpropagated)."""
+    x, image_labels = batch_views(batch, config, device)
+    return views_losses(model, loss_weights, x, image_labels, device, amp, supcon, dist)
 
 
 def train_one_epoch(job: TrainJob, model, loader, optimizer, scheduler, scaler, epoch: int,

@@ -1,0 +1,267 @@
+"""Throughput of the stage-2 data paths and of the model, measured in one run (issue 7).
+
+Three data paths feed the same training step (``engine.trainer``):
+- ``released``: the released design, ``data_pipeline=pil``: per image, Pillow resize
+  to the full size, random crops, to float and normalise, all in DataLoader workers;
+- ``batched``: this project's path without the image cache: the workers decode each
+  image; each batch is resized, cropped and normalised at once, on the GPU (uint8
+  squares shipped) or, when training on CPU, in the loader workers;
+- ``cached``: the default: ``batched`` plus every image decoded once into memory.
+For each path: data-only throughput (loader + device preparation, no model) in
+crops/s and in CPU time per crop, and real training steps with the share of each step spent on data
+(waiting for the loader + preparing the views). ``model`` times training steps on
+one preloaded batch. Measurements are interleaved across ``repeats`` rounds so that
+load from other processes touches every path alike; rows report the median and
+the range.
+"""
+import dataclasses
+import os
+import resource
+import statistics
+import time
+from typing import List
+
+import numpy as np
+import torch
+from PIL import Image
+
+from configs.base import Config
+from data.annotations import read_annotations
+from engine import builders
+from engine.device import amp_dtype
+from engine.trainer import batch_views, views_losses
+from models import SupConLoss
+
+PATHS = {"released": ("pil", "released-style (pil, per image)"),
+         "batched": ("batched", "batched, decode per item"),
+         "cached": ("batched", "batched + uint8 cache (default)")}
+
+
+@dataclasses.dataclass
+class BenchSettings:
+    data_batches: int = 100    # batches timed per data-only measurement (toy: ~1 epoch of a small list)
+    steps: int = 3             # training steps timed per path
+    warmup: int = 2            # batches / steps run before timing (worker start, compile)
+    repeats: int = 3           # interleaved rounds
+    parts: tuple = ("data", "train", "model")
+
+    def __post_init__(self):
+        if min(self.data_batches, self.steps, self.repeats) < 1 or self.warmup < 0:
+            raise ValueError(f"benchmark settings must be positive (warmup >= 0): {self}")
+
+
+def synthetic_items(folder: str, config: Config, per_class: int = 48, seed: int = 0) -> list:
+    """Write ``per_class`` square PNGs of ``crop_size`` px per class; returns [(path, label)].
+
+    Smooth random colour fields plus mild noise: PNG sizes and decode costs are those
+    of natural-looking images rather than of flat or pure-noise ones.
+    """
+    rng = np.random.default_rng(seed)
+    side, items = config.crop_size, []
+    for label in range(config.class_num):
+        os.makedirs(os.path.join(folder, str(label)), exist_ok=True)
+        for i in range(per_class):
+            coarse = Image.fromarray(rng.integers(0, 256, (side // 8, side // 8, 3), dtype=np.uint8))
+            smooth = np.asarray(coarse.resize((side, side), Image.BICUBIC), dtype=np.int16)
+            noisy = np.clip(smooth + rng.integers(-6, 7, smooth.shape), 0, 255).astype(np.uint8)
+            path = os.path.join(folder, str(label), f"{i:04d}.png")
+            Image.fromarray(noisy).save(path)
+            items.append((path, label))
+    return items
+
+
+def list_items(path: str, config: Config) -> list:
+    """An annotation list (``path<TAB>label``) with every class present."""
+    items = read_annotations(path, class_num=config.class_num)
+    missing = sorted(set(range(config.class_num)) - {label for _, label in items})
+    if missing:
+        raise ValueError(f"{path} has no image of class(es) {missing}; the balanced sampler "
+                         f"needs every class of the config ({config.class_num})")
+    return items
+
+
+def crops_per_step(config: Config) -> int:
+    crops = builders.crop_settings(config)
+    return config.batch_size * config.class_num * crops["crop_num"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build_path_dataset(config: Config, items: list, path: str, batches: int):
+    """The training dataset of one data path, long enough for ``batches`` batches."""
+    pipeline = PATHS[path][0]
+    path_config = dataclasses.replace(config, data_pipeline=pipeline, iters_per_epoch=batches)
+    dataset = builders.build_train_dataset(path_config, items, "main")
+    preload = builders.preload_images(dataset, path_config) if path == "cached" else ""
+    return dataset, path_config, preload
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process plus its finished children (the loader workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure_data(config: Config, dataset, device: torch.device, settings: BenchSettings) -> dict:
+    """Data-only: every loader batch turned into normalised views on ``device``, no model.
+
+    Returns crops/s over the batches after ``warmup`` (wall clock) and the CPU
+    milliseconds per 1000 crops over all batches (this process + workers, which
+    exit when the loader is exhausted): the second is insensitive to other
+    processes competing for the cores.
+    """
+    cpu_start = _cpu_seconds()
+    loader = builders.train_loader(dataset, config, epoch=1, device=device)
+    timed, started = 0, None
+    for step, batch in enumerate(loader):
+        if step == settings.warmup:
+            _sync(device)
+            started = time.perf_counter()
+        batch_views(batch, config, device)
+        timed += step >= settings.warmup
+    _sync(device)
+    wall = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_start
+    return {"crops_s": timed * crops_per_step(config) / wall,
+            "cpu_ms_per_kcrop": 1e6 * cpu / (len(loader) * crops_per_step(config))}
+
+
+def _train_setup(config: Config, device: torch.device):
+    torch.manual_seed(config.seed)
+    model = builders.TrainModel(config).to(device)
+    builders.prepare_model_for_device(model, config, device)
+    optimizer, _ = builders.build_optimizer(model, config)
+    amp = amp_dtype(config.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    return model.train(), optimizer, amp, scaler
+
+
+def _model_step(model, optimizer, scaler, x, labels, device, amp, supcon) -> None:
+    losses = views_losses(model, model.loss_weights, x, labels, device, amp, supcon)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(losses["loss"]).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def measure_training(config: Config, dataset, device: torch.device, settings: BenchSettings) -> dict:
+    """Real training steps fed by ``dataset``: seconds per step and the data share of a step.
+
+    wait = blocked on the loader; prep = turning the batch into views on the device.
+    """
+    model, optimizer, amp, scaler = _train_setup(config, device)
+    supcon = SupConLoss(config.temperature, config.temperature)
+    batches = iter(builders.train_loader(dataset, config, epoch=1, device=device))
+    totals = {"wait": 0.0, "prep": 0.0, "model": 0.0}
+    for step in range(settings.warmup + settings.steps):
+        started = time.perf_counter()
+        batch = next(batches)
+        loaded = time.perf_counter()
+        x, labels = batch_views(batch, config, device)
+        _sync(device)
+        prepared = time.perf_counter()
+        _model_step(model, optimizer, scaler, x, labels, device, amp, supcon)
+        _sync(device)
+        if step >= settings.warmup:
+            totals["wait"] += loaded - started
+            totals["prep"] += prepared - loaded
+            totals["model"] += time.perf_counter() - prepared
+    step_time = sum(totals.values()) / settings.steps
+    return {"step_s": step_time, "data_share": (totals["wait"] + totals["prep"]) / settings.steps / step_time,
+            "wait_share": totals["wait"] / settings.steps / step_time}
+
+
+def measure_model(config: Config, dataset, device: torch.device, settings: BenchSettings) -> dict:
+    """Training steps on one batch already on the device: the model's own step time."""
+    model, optimizer, amp, scaler = _train_setup(config, device)
+    supcon = SupConLoss(config.temperature, config.temperature)
+    loader = builders.train_loader(dataset, dataclasses.replace(config, num_workers=0), epoch=1, device=device)
+    x, labels = batch_views(next(iter(loader)), config, device)
+    for _ in range(settings.warmup):
+        _model_step(model, optimizer, scaler, x, labels, device, amp, supcon)
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(settings.steps):
+        _model_step(model, optimizer, scaler, x, labels, device, amp, supcon)
+    _sync(device)
+    step_time = (time.perf_counter() - started) / settings.steps
+    return {"step_s": step_time, "crops_s": crops_per_step(config) / step_time}
+
+
+def run_benchmark(config: Config, items: list, device: torch.device, settings: BenchSettings) -> dict:
+    """Every measurement, interleaved over ``settings.repeats`` rounds.
+
+    Returns {"paths": {path: {"data": [dict], "train": [dict]}}, "model": [dict], "notes": [str]},
+    one dict per round (see ``measure_data``, ``measure_training``, ``measure_model``).
+    """
+    length = settings.warmup + max(settings.data_batches, settings.steps)
+    datasets, notes = {}, []
+    for path in PATHS:
+        dataset, path_config, preload = build_path_dataset(config, items, path, length)
+        datasets[path] = (dataset, path_config)
+        if preload:
+            notes.append(f"cache: {preload}")
+    results = {"paths": {path: {"data": [], "train": []} for path in PATHS}, "model": [], "notes": notes}
+    for _ in range(settings.repeats):
+        for path, (dataset, path_config) in datasets.items():
+            if "data" in settings.parts:
+                results["paths"][path]["data"].append(measure_data(path_config, dataset, device, settings))
+            if "train" in settings.parts:
+                results["paths"][path]["train"].append(measure_training(path_config, dataset, device, settings))
+        if "model" in settings.parts:
+            dataset, path_config = datasets["cached"]
+            results["model"].append(measure_model(path_config, dataset, device, settings))
+    return results
+
+
+def _spread(values: List[float], scale: float = 1.0, digits: int = 0) -> str:
+    """'median [min-max]' of ``values`` times ``scale``; '-' when empty."""
+    if not values:
+        return "-"
+    values = [v * scale for v in values]
+    fmt = f"{{:.{digits}f}}"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
+def speedups(results: dict, key: str = "crops_s") -> List[float]:
+    """cached / released data-only throughput per round (``crops_s``, or CPU cost with ``cpu_ms_per_kcrop``)."""
+    cached, released = results["paths"]["cached"]["data"], results["paths"]["released"]["data"]
+    if key == "crops_s":
+        return [c[key] / r[key] for c, r in zip(cached, released)]
+    return [r[key] / c[key] for c, r in zip(cached, released)]
+
+
+def format_table(results: dict, config: Config, config_name: str, device: torch.device,
+                 settings: BenchSettings) -> str:
+    """The report: a header, one row per data path and the model-only row; ends with ``speedup: X.XX``."""
+    crops = builders.crop_settings(config)
+    threads = f", {torch.get_num_threads()} torch threads" if device.type == "cpu" else ""
+    lines = [f"config {config_name} on {device}{threads}: {config.batch_size} items x {config.class_num} "
+             f"classes x {crops['crop_num']} crops of {crops['multi_size']} px = {crops_per_step(config)} "
+             f"crops/step from {config.crop_size} px images resized to {config.resize_size}; "
+             f"{config.num_workers} loader workers; median [min-max] of {settings.repeats} rounds",
+             *results["notes"], "",
+             f"{'path':<34}{'data crops/s':>22}{'CPU ms/1k crops':>20}{'train step (s)':>24}"
+             f"{'data % of step':>18}{'waiting %':>16}"]
+    for path, (_, label) in PATHS.items():
+        data, train = results["paths"][path]["data"], results["paths"][path]["train"]
+        lines.append(f"{label:<34}{_spread([d['crops_s'] for d in data]):>22}"
+                     f"{_spread([d['cpu_ms_per_kcrop'] for d in data]):>20}"
+                     f"{_spread([t['step_s'] for t in train], digits=3):>24}"
+                     f"{_spread([t['data_share'] for t in train], 100, 1):>18}"
+                     f"{_spread([t['wait_share'] for t in train], 100, 1):>16}")
+    model = results["model"]
+    lines.append(f"{'model only (preloaded batch)':<34}{_spread([m['crops_s'] for m in model]):>22}{'-':>20}"
+                 f"{_spread([m['step_s'] for m in model], digits=3):>24}{'-':>18}{'-':>16}")
+    ratios = speedups(results)
+    if ratios:
+        lines += ["", "data path, cached / released, per round: crops/s "
+                  + ", ".join(f"{r:.2f}" for r in ratios) + "; CPU time "
+                  + ", ".join(f"{r:.2f}" for r in speedups(results, "cpu_ms_per_kcrop")),
+                  f"speedup: {statistics.median(ratios):.2f}"]
+    return "\n".join(lines)
