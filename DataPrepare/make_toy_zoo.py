@@ -1,0 +1,40 @@
+"""Build the toy GAN zoo, the project's embedded default dataset.
+
+    python DataPrepare/make_toy_zoo.py --out toy_zoo [--scale tiny|default] [--seed 0]
+        [--extra_photos_A DIR] [--extra_photos_B DIR] [--extra_photos_C DIR] [--workers 2] [--threads 1]
+
+Writes real/{A,B,C}, GANs/{arch}/{variant}, grids/, weights/ and manifest.json under --out
+(layout in DataPrepare/toy_zoo/sources.py). Rerunning resumes: finished sources are kept.
+"""
+import argparse
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [_HERE, os.path.dirname(_HERE)]  # toy_zoo (beside this file) and the repo's data package
+
+from toy_zoo import SCALES, build_zoo, format_summary  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--out", required=True, help="output folder (created; resumed if it holds a zoo)")
+    parser.add_argument("--scale", default="default", choices=sorted(SCALES), help="tiny: seconds, for tests")
+    parser.add_argument("--seed", type=int, default=0, help="zoo seed; same seed -> identical files")
+    for domain in "ABC":
+        parser.add_argument(f"--extra_photos_{domain}", default=None, help=f"folder of your photos added to domain {domain}")
+    parser.add_argument("--workers", type=int, default=2, help="generators trained at once, one process each")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (fixed: reproducible)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    extra = {domain: getattr(args, f"extra_photos_{domain}") for domain in "ABC"}
+    manifest = build_zoo(args.out, scale=args.scale, seed=args.seed, extra_photos=extra,
+                         threads=args.threads, workers=args.workers)
+    print(format_summary(manifest))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""Build the toy GAN zoo: real crops, 16 adversarially trained generators, manifest, grids.
+
+Output root layout (see sources.py for the full table)::
+
+    manifest.json                 zoo seed, scale, settings, domains, one entry per source
+    real/{A,B,C}/000000.png ...   64x64 RGB crops of each photo domain
+    GANs/{arch}/{variant}/...     64x64 RGB samples of each generator
+    grids/{arch}_{variant}.png    8x8 sample grid per source (grids/real_A.png, ...)
+    weights/{arch}_{variant}.pt   generator state_dict (``..._disc.pt``: its discriminator)
+
+Deterministic: one zoo seed fixes every byte on a given machine and thread count. Resumable:
+a source whose folder carries a ``.done`` marker and a manifest entry is never rebuilt; the
+manifest is rewritten atomically after every source.
+"""
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import storage
+from .generators import ARCH_LABELS, Discriminator, build_generator
+from .photos import DOMAINS, load_domain_photos, random_crops
+from .sources import SCALES, Source, derive_seed, plan_sources
+from .train_gan import G_LEARNING_RATES, generate_images, images_to_tensor, make_gan, train_gan
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def load_photo_domains(extra_photos: dict) -> tuple:
+    """Photos of every domain plus their manifest record; user folders validated up front.
+
+    Args:
+        extra_photos: {domain: folder or None}.
+    Returns:
+        ({domain: [Photo]}, {domain: {"photos": [names], "extra_folder": ..., "skipped_files": n}})
+    """
+    unknown = set(extra_photos) - set(DOMAINS)
+    if unknown:
+        raise ValueError(f"extra photos given for unknown domain(s) {sorted(unknown)}; domains are {DOMAINS}")
+    folders = [os.path.realpath(f) for f in extra_photos.values() if f is not None]
+    if len(folders) != len(set(folders)):
+        raise ValueError(f"one extra photos folder is given to two domains ({folders}); domains must be disjoint")
+    photos, record = {}, {}
+    for domain in DOMAINS:
+        folder = extra_photos.get(domain)
+        photos[domain], skipped = load_domain_photos(domain, folder)
+        record[domain] = {"photos": [p.name for p in photos[domain]],
+                          "extra_folder": os.path.abspath(folder) if folder else None, "skipped_files": skipped}
+    return photos, record
+
+
+def _open_manifest(out: str, header: dict) -> dict:
+    """The existing manifest if it was built with the same header, else a fresh one."""
+    path = os.path.join(out, MANIFEST)
+    if not os.path.isfile(path):
+        return {**header, "sources": []}
+    manifest = storage.read_json(path)
+    for key, value in header.items():
+        if manifest.get(key) != value:
+            raise ValueError(f"{out!r} holds a zoo built with a different {key!r} "
+                             f"({manifest.get(key)!r}, now {value!r}); use another --out or delete it")
+    return manifest
+
+
+def _entry(manifest: dict, name: str):
+    return next((e for e in manifest["sources"] if e["name"] == name), None)
+
+
+def _record(out: str, manifest: dict, entry: dict, order: list) -> None:
+    """Insert or replace ``entry``, keep entries in build-plan ``order``, rewrite atomically."""
+    others = [e for e in manifest["sources"] if e["name"] != entry["name"]]
+    manifest["sources"] = sorted(others + [entry], key=lambda e: order.index(e["name"]))
+    storage.write_json_atomic(os.path.join(out, MANIFEST), manifest)
+
+
+def is_cached(out: str, manifest: dict, source: Source) -> bool:
+    """A finished source: marker present, manifest entry present, all images and weights on disk."""
+    folder = os.path.join(out, source.dir)
+    entry = _entry(manifest, source.name)
+    if entry is None or not storage.is_marked_done(folder) or storage.count_pngs(folder) != source.count:
+        return False
+    return source.kind == "real" or all(os.path.isfile(os.path.join(out, entry[key]))
+                                        for key in ("weights", "disc_weights"))
+
+
+def _build_real(out: str, source: Source, photos: list, zoo_seed: int) -> dict:
+    """Random multi-scale crops of the domain's photos (real class, and the GANs' training set)."""
+    seed = derive_seed(zoo_seed, source.name)
+    images = random_crops(photos, source.count, np.random.default_rng(seed))
+    storage.write_pngs(os.path.join(out, source.dir), images)
+    storage.save_grid(os.path.join(out, "grids", f"{source.file_stem}.png"), images)
+    return {"derived_seed": seed, "weights": None}
+
+
+def _load_parent(out: str, manifest: dict, source: Source, width: int) -> tuple:
+    """Generator and discriminator of ``source.parent``, loaded strictly from weights/.
+
+    Fine-tuning continues the parent's adversarial game (both networks) on the new domain.
+    """
+    parent = _entry(manifest, source.parent)
+    if parent is None:
+        raise ValueError(f"{source.name} needs its parent {source.parent}, which is not built yet")
+    generator, discriminator = build_generator(source.architecture, width), Discriminator(width)
+    generator.load_state_dict(storage.load_state(os.path.join(out, parent["weights"])))
+    discriminator.load_state_dict(storage.load_state(os.path.join(out, parent["disc_weights"])))
+    return generator, discriminator
+
+
+def _build_gan(out: str, manifest: dict, source: Source, zoo_seed: int, show_progress: bool) -> dict:
+    """Train (or fine-tune) one generator, save its weights, write its samples and grid."""
+    scale = SCALES[manifest["scale"]]
+    torch_seed = derive_seed(zoo_seed, source.name)
+    if source.parent is None:
+        generator, discriminator = make_gan(source.architecture, scale.width, torch_seed)
+    else:
+        generator, discriminator = _load_parent(out, manifest, source, scale.width)
+    real_entry = _entry(manifest, f"real/{source.domain}")
+    real = images_to_tensor(storage.read_pngs(os.path.join(out, real_entry["dir"]), real_entry["images"]))
+    with tqdm(total=source.steps, desc=f"  {source.name}", leave=False, disable=not show_progress) as bar:
+        history = train_gan(generator, discriminator, real, source.loss, source.steps, scale.batch_size,
+                            torch_seed, lr_d=scale.lr_d, progress=_step_reporter(bar))
+    weights = f"weights/{source.file_stem}.pt"
+    storage.save_state_atomic(os.path.join(out, weights), generator.state_dict())
+    storage.save_state_atomic(os.path.join(out, f"weights/{source.file_stem}_disc.pt"), discriminator.state_dict())
+    images = generate_images(generator, source.count, seed=torch_seed + 1)
+    storage.write_pngs(os.path.join(out, source.dir), images)
+    storage.save_grid(os.path.join(out, "grids", f"{source.file_stem}.png"), images)
+    return {"derived_seed": torch_seed, "lr_g": G_LEARNING_RATES[source.loss], "lr_d": scale.lr_d,
+            "weights": weights, "disc_weights": f"weights/{source.file_stem}_disc.pt",
+            **_loss_summary(history)}
+
+
+def _step_reporter(bar: tqdm):
+    """train_gan progress callback advancing ``bar`` and showing the current losses."""
+    def report(step: int, d_loss: float, g_loss: float) -> None:
+        bar.set_postfix(D=f"{d_loss:.2f}", G=f"{g_loss:.2f}", refresh=False)
+        bar.update(1)
+    return report
+
+
+def _loss_summary(history: dict) -> dict:
+    """Mean D and G loss over the first and last tenth of training (evidence it really trained)."""
+    tenth = max(1, len(history["d_loss"]) // 10)
+    return {f"{key}_{part}": round(float(np.mean(values[:tenth] if part == "first" else values[-tenth:])), 4)
+            for key, values in history.items() for part in ("first", "last")}
+
+
+def build_source(out: str, manifest: dict, source: Source, photos: dict, show_progress: bool) -> dict:
+    """Build one source from scratch and return its manifest entry (not yet recorded)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    if source.kind == "real":
+        extra = _build_real(out, source, photos[source.domain], manifest["zoo_seed"])
+    else:
+        extra = _build_gan(out, manifest, source, manifest["zoo_seed"], show_progress)
+    storage.mark_done(os.path.join(out, source.dir))
+    entry = {key: value for key, value in asdict(source).items() if key != "count"}
+    return {**entry, "dir": source.dir, "images": source.count, "grid": f"grids/{source.file_stem}.png",
+            **extra, "seconds": round(time.perf_counter() - start, 2),
+            "cpu_seconds": round(time.process_time() - cpu_start, 2)}
+
+
+def _dependencies_met(manifest: dict, source: Source, unfinished: set) -> bool:
+    """Its real training images and its fine-tuning parent (if any) are built and recorded."""
+    needed = [f"real/{source.domain}"] + ([source.parent] if source.parent else [])
+    return all(_entry(manifest, name) is not None and name not in unfinished for name in needed)
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _build_gans_in_pool(out: str, manifest: dict, gans: list, workers: int, threads: int, on_done) -> None:
+    """Train ``gans`` in ``workers`` spawned processes, each as soon as its dependencies are built.
+
+    Every source is seeded from its own name and reads its inputs from disk, so the files are
+    identical to a sequential build.
+    """
+    pending, running = list(gans), {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        while pending or running:
+            unfinished = {s.name for s in pending} | {s.name for s in running.values()}
+            for source in [s for s in pending if _dependencies_met(manifest, s, unfinished)]:
+                pending.remove(source)
+                running[pool.submit(build_source, out, manifest, source, None, False)] = source
+            if not running:
+                raise RuntimeError(f"sources with unbuildable dependencies: {[s.name for s in pending]}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                running.pop(future)
+                on_done(future.result())
+
+
+def _build_missing(out: str, manifest: dict, photos: dict, workers: int, threads: int, show_progress: bool) -> None:
+    """Build every source not cached yet: real crops first (in process), then the generators."""
+    plan = plan_sources(SCALES[manifest["scale"]])
+    order = [source.name for source in plan]
+    todo = [source for source in plan if not is_cached(out, manifest, source)]
+    with tqdm(total=len(plan), initial=len(plan) - len(todo), desc="toy zoo", unit="source",
+              disable=not show_progress) as bar:
+        def on_done(entry):
+            _record(out, manifest, entry, order)
+            bar.set_postfix_str(f"{entry['name']} done")
+            bar.update(1)
+
+        for source in todo:
+            if source.kind == "real" or workers == 1:
+                bar.set_postfix_str(source.name)
+                on_done(build_source(out, manifest, source, photos, show_progress))
+        if workers > 1:
+            gans = [source for source in todo if source.kind == "gan"]
+            _build_gans_in_pool(out, manifest, gans, workers, threads, on_done)
+
+
+def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dict = None,
+              threads: int = 1, workers: int = 1, show_progress: bool = True) -> dict:
+    """Build (or resume) the whole zoo under ``out`` and return its manifest.
+
+    Args:
+        scale: key of SCALES ("tiny" for tests, "default" for the embedded benchmark).
+        seed: zoo seed; every per-source seed derives from it and the source name.
+        extra_photos: {domain: folder} of user photos added to domains A, B, C.
+        threads: torch CPU threads per process, fixed so results are reproducible (1 is
+            also the fastest choice when cores are shared with other processes).
+        workers: generators trained at once in separate processes (1: all in this process).
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose from {sorted(SCALES)}")
+    if threads < 1 or workers < 1:
+        raise ValueError(f"threads and workers must be at least 1, got {threads} and {workers}")
+    torch.set_num_threads(threads)
+    photos, domains = load_photo_domains(extra_photos or {})
+    header = {"format": FORMAT_VERSION, "zoo_seed": seed, "scale": scale, "threads": threads,
+              "image_size": 64, "settings": asdict(SCALES[scale]), "domains": domains,
+              "labels": {"real": 0, **ARCH_LABELS}}
+    os.makedirs(out, exist_ok=True)
+    manifest = _open_manifest(out, header)
+    start = time.perf_counter()
+    _build_missing(out, manifest, photos, workers, threads, show_progress)
+    manifest["build_seconds"] = round(time.perf_counter() - start, 2)
+    storage.write_json_atomic(os.path.join(out, MANIFEST), manifest)
+    return manifest
+
+
+def format_summary(manifest: dict) -> str:
+    """Table of source, label, image count and build seconds, with the total."""
+    sources = manifest["sources"]
+    lines = [f"{'source':<24}{'label':>6}{'images':>8}{'seconds':>10}{'cpu s':>8}"]
+    lines += [f"{e['name']:<24}{e['label']:>6}{e['images']:>8}{e['seconds']:>10.1f}{e['cpu_seconds']:>8.1f}"
+              for e in sources]
+    lines.append(f"{'total':<24}{'':>6}{sum(e['images'] for e in sources):>8}"
+                 f"{sum(e['seconds'] for e in sources):>10.1f}{sum(e['cpu_seconds'] for e in sources):>8.1f}")
+    lines.append(f"this run: {manifest['build_seconds']:.1f} s wall (cached sources are not rebuilt; "
+                 "with several workers the per-source seconds overlap)")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""On-disk format of a zoo: numbered PNG folders, sample grids, crash-safe JSON and weights."""
+import json
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+DONE_MARKER = ".done"
+
+
+def png_name(index: int) -> str:
+    return f"{index:06d}.png"
+
+
+def write_pngs(folder: str, images: np.ndarray) -> None:
+    """Write uint8 [N, H, W, 3] as ``000000.png``, ``000001.png``, ... after clearing old PNGs."""
+    os.makedirs(folder, exist_ok=True)
+    for stale in os.listdir(folder):
+        if stale.endswith(".png") or stale == DONE_MARKER:
+            os.remove(os.path.join(folder, stale))
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(os.path.join(folder, png_name(index)), format="PNG")
+
+
+def read_pngs(folder: str, count: int) -> np.ndarray:
+    """Read ``000000.png`` .. ``count-1``: uint8 [count, H, W, 3]."""
+    images = []
+    for index in range(count):
+        with Image.open(os.path.join(folder, png_name(index))) as image:
+            images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    return np.stack(images)
+
+
+def count_pngs(folder: str) -> int:
+    return sum(name.endswith(".png") for name in os.listdir(folder)) if os.path.isdir(folder) else 0
+
+
+def mark_done(folder: str) -> None:
+    with open(os.path.join(folder, DONE_MARKER), "w") as handle:
+        handle.write("complete\n")
+
+
+def is_marked_done(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, DONE_MARKER))
+
+
+def save_grid(path: str, images: np.ndarray, rows: int = 8) -> None:
+    """Tile up to rows x rows images (uint8 [N, H, W, 3]) into one PNG, black where N is short."""
+    n, height, width, _ = images.shape
+    tiles = np.zeros((rows * rows, height, width, 3), np.uint8)
+    tiles[:min(n, rows * rows)] = images[:rows * rows]
+    # [rows*rows, H, W, 3] -> [rows, H, rows, W, 3] -> [rows*H, rows*W, 3]
+    grid = tiles.reshape(rows, rows, height, width, 3).transpose(0, 2, 1, 3, 4).reshape(rows * height, rows * width, 3)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(grid).save(path, format="PNG")
+
+
+def write_json_atomic(path: str, payload: dict) -> None:
+    """Write JSON through a temporary file and os.replace, so readers never see half a file."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
+    os.replace(temporary, path)
+
+
+def read_json(path: str) -> dict:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def save_state_atomic(path: str, state_dict: dict) -> None:
+    """torch.save a plain state_dict through a temporary file and os.replace."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.tmp"
+    torch.save(state_dict, temporary)
+    os.replace(temporary, path)
+
+
+def load_state(path: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
