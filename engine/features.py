@@ -1,0 +1,271 @@
+"""Pooled backbone features of whole images, cached on disk, and their t-SNE (paper Figure 1).
+
+The images go through exactly the evaluation preprocessing (``WholeImageDataset`` and
+``eval_loader``; the batched pipeline resizes uint8 batches on the device with
+``resize_normalise``). The feature is the globally pooled output of the last backbone
+stage, ``[n_images, 8w]`` (512-d at the paper's w = 64).
+
+Cache: ``{stem}.npy`` (features ``[n, d]`` float32), ``{stem}_index.npy`` (``[n, 2]``:
+position in the list, label) and ``{stem}.json`` (the key plus the skipped images). The
+key records the model file and the list file (absolute path, size, mtime, SHA-1 of the
+contents), the number of images asked for, the seed and the preprocessing; any
+difference, or ``force=True`` (``--do_extract``), recomputes.
+"""
+import hashlib
+import json
+import os
+import warnings
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from data.annotations import read_annotations
+from data.batched import resize_normalise
+from data.datasets import WholeImageDataset
+from data.preprocess import final_size
+from engine.device import autocast
+from engine.evaluate import eval_loader
+
+
+def select_subset(items: Sequence, num: int, seed: int) -> list:
+    """A seeded, class-stratified subset of at most ``num`` items, in list order.
+
+    Each class keeps its share of the list (largest-remainder rounding, so the sizes
+    add up to ``num``); within a class the images are drawn uniformly without
+    replacement with ``np.random.default_rng(seed)``. ``num <= 0`` or a list no longer
+    than ``num`` keeps everything.
+    """
+    if num <= 0 or len(items) <= num:
+        return list(items)
+    rng = np.random.default_rng(seed)
+    labels = np.array([label for _, label in items])
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * num / len(items)
+    quota = np.floor(exact).astype(int)
+    for k in np.argsort(-(exact - quota), kind="stable")[: num - quota.sum()]:
+        quota[k] += 1
+    keep: List[int] = []
+    for label, share in zip(classes, quota):
+        members = np.flatnonzero(labels == label)
+        keep += rng.choice(members, size=share, replace=False).tolist()
+    return [items[i] for i in sorted(keep)]
+
+
+def pooled_feature_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``fn(x [N, 3, H, W]) -> [N, d]``: the model's pooled feature.
+
+    ``model.forward_features(x)[0]`` when the model has it (SimpleCNN); otherwise the
+    input of the model's last ``nn.Linear``, captured with a forward pre-hook.
+    """
+    if hasattr(model, "forward_features"):
+        return lambda x: model.forward_features(x)[0]
+    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has neither forward_features nor a Linear "
+                         f"layer: cannot tell which feature to embed")
+
+    def through_last_linear(x: torch.Tensor) -> torch.Tensor:
+        captured = []
+        handle = linears[-1].register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
+        try:
+            model(x)
+        finally:
+            handle.remove()
+        return captured[-1].flatten(1)
+    return through_last_linear
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, items: Sequence, config, device: torch.device,
+                     amp=None) -> dict:
+    """Pooled features of ``items`` ([(path, label)]) preprocessed like evaluation.
+
+    Returns ``features`` [n, d] float32, ``positions`` [n] (index into ``items``),
+    ``labels`` [n] for the readable images and ``skipped`` (paths that could not be read).
+    """
+    model.eval()
+    dataset = WholeImageDataset(items, config.crop_size, config.resize_size,
+                                config.second_resize_size, pipeline=config.data_pipeline)
+    loader = eval_loader(dataset, config.val_batch_size, config.num_workers, device)
+    size = final_size(config.resize_size, config.second_resize_size)
+    feature_of = pooled_feature_fn(model)
+    features, positions, labels, skipped = [], [], [], []
+    for images, batch_labels, batch_indices, ok in loader:
+        skipped += [items[i][0] for i in batch_indices[~ok].tolist()]
+        if not ok.any():
+            continue
+        images = images[ok].to(device, non_blocking=True)
+        if images.dtype == torch.uint8:
+            images = resize_normalise(images, size)
+        with autocast(device, amp):
+            features.append(feature_of(images).float().cpu())
+        positions.append(batch_indices[ok])
+        labels.append(batch_labels[ok])
+    if not features:
+        raise ValueError(f"none of the {len(items)} images could be read")
+    return {"features": torch.cat(features).numpy().astype(np.float32),
+            "positions": torch.cat(positions).numpy(), "labels": torch.cat(labels).numpy(),
+            "skipped": skipped}
+
+
+def file_fingerprint(path: str) -> dict:
+    """Absolute path, size, mtime (ns) and SHA-1 of a file's contents."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    stat = os.stat(path)
+    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "sha1": digest.hexdigest()}
+
+
+def cache_key(model_path: str, list_path: str, num: int, config, amp=None) -> dict:
+    """What the cached features depend on (see the module docstring)."""
+    return {"model": file_fingerprint(model_path), "list": file_fingerprint(list_path),
+            "num": num, "seed": config.seed, "crop_size": config.crop_size,
+            "resize_size": config.resize_size, "second_resize_size": config.second_resize_size,
+            "data_pipeline": config.data_pipeline, "amp": str(amp)}
+
+
+def _same_key(cached: dict, key: dict) -> bool:
+    """Equal keys; an mtime change alone (a touched but identical file) does not count."""
+    def strip(value: dict) -> dict:
+        return {k: ({kk: vv for kk, vv in v.items() if kk != "mtime_ns"} if isinstance(v, dict) else v)
+                for k, v in value.items()}
+    return strip(cached) == strip(key)
+
+
+def load_cached(stem: str, key: dict) -> Optional[dict]:
+    """The cached arrays when ``{stem}.json`` holds ``key`` and the arrays exist, else None."""
+    try:
+        with open(stem + ".json", encoding="utf-8") as handle:
+            meta = json.load(handle)
+        features = np.load(stem + ".npy")
+        index = np.load(stem + "_index.npy")
+    except (OSError, ValueError):
+        return None
+    if not _same_key(meta.get("key", {}), key) or len(features) != len(index):
+        return None
+    return {"features": features, "positions": index[:, 0], "labels": index[:, 1],
+            "skipped": meta.get("skipped", [])}
+
+
+def save_cache(stem: str, key: dict, result: dict) -> None:
+    """Write the arrays, then the JSON key last (a crash leaves no valid-looking cache)."""
+    os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
+    if os.path.exists(stem + ".json"):
+        os.remove(stem + ".json")
+    np.save(stem + ".npy", result["features"])
+    np.save(stem + "_index.npy", np.stack([result["positions"], result["labels"]], axis=1))
+    tmp = stem + ".json.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump({"key": key, "n_images": int(len(result["features"])),
+                   "skipped": result["skipped"]}, handle, indent=1)
+    os.replace(tmp, stem + ".json")
+
+
+def cached_features(model: nn.Module, model_path: str, list_path: str, items: Sequence,
+                    num: int, config, device: torch.device, stem: str, force: bool = False,
+                    amp=None) -> dict:
+    """``extract_features`` of ``items`` through the cache at ``stem``.
+
+    The returned dict has ``from_cache`` (bool) besides the arrays of ``extract_features``.
+    """
+    key = cache_key(model_path, list_path, num, config, amp)
+    if not force:
+        cached = load_cached(stem, key)
+        if cached is not None:
+            return {**cached, "from_cache": True}
+    result = extract_features(model, items, config, device, amp=amp)
+    save_cache(stem, key, result)
+    return {**result, "from_cache": False}
+
+
+def effective_perplexity(perplexity: float, n_images: int) -> float:
+    """scikit-learn needs ``perplexity < n``: a larger value becomes ``max(1, (n - 1) / 3)``
+    (with a warning). Fewer than 3 images is an error."""
+    if n_images < 3:
+        raise ValueError(f"t-SNE needs at least 3 readable images, got {n_images}")
+    if perplexity <= 0:
+        raise ValueError(f"--perplexity must be positive, got {perplexity}")
+    if perplexity < n_images:
+        return float(perplexity)
+    lowered = max(1.0, (n_images - 1) / 3)
+    warnings.warn(f"perplexity {perplexity} is not below the {n_images} images; using {lowered:.2f}")
+    return lowered
+
+
+def fit_tsne(features: np.ndarray, perplexity: float = 15.0, seed: int = 0) -> np.ndarray:
+    """scikit-learn t-SNE (PCA init, seeded) of ``features`` [n, d] -> embedding [n, 2].
+
+    ``perplexity`` is first passed through ``effective_perplexity``.
+    """
+    from sklearn.manifold import TSNE  # imported here: slow to import, only t-SNE needs it
+    perplexity = effective_perplexity(perplexity, len(features))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                learning_rate="auto")
+    return tsne.fit_transform(features.astype(np.float64)).astype(np.float32)
+
+
+def resolve_class_names(class_num: int, legend: Optional[Sequence[str]], model_info: dict,
+                        config) -> List[str]:
+    """Names for the legend and file names: ``--legend``, else the model's, else the config's.
+
+    A model's generic names (``class_0``...) lose to the config's. A config whose
+    class_num differs from the model's is an error: it is the wrong config (and so,
+    likely, the wrong preprocessing).
+    """
+    if config.class_num != class_num:
+        raise ValueError(f"the config has class_num={config.class_num} but the model has {class_num} "
+                         f"outputs; pass the config it was trained with (or --set class_num={class_num})")
+    if legend:
+        if len(legend) != class_num:
+            raise ValueError(f"--legend has {len(legend)} names but the model has {class_num} "
+                             f"classes; give one name per class")
+        return list(legend)
+    names = list(model_info.get("class_names") or [])
+    generic = names == [f"class_{k}" for k in range(class_num)]
+    if len(names) == class_num and not generic:
+        return names
+    if len(config.class_names) == class_num:
+        return list(config.class_names)
+    return [f"class_{k}" for k in range(class_num)]
+
+
+def run_tsne(models: Sequence[tuple], list_path: str, config, device: torch.device, out_dir: str,
+             class_names: Sequence[str], num: int = 4000, perplexity: float = 15.0,
+             force: bool = False, amp=None) -> dict:
+    """Figure 1: t-SNE of the pooled features of a (seeded, stratified) subset of a list.
+
+    Args:
+        models: ``[(title, model, model_path)]``, one panel each (two for ``--compare``).
+        class_names: one per class (the legend); list labels must lie below their count.
+        num: at most this many images (``select_subset`` with ``config.seed``).
+    Writes ``out_dir/tsne.png``, ``out_dir/tsne[_compare].csv`` (path,label,x,y) and the
+    feature caches ``out_dir/cache/{model|compare}_{list stem}.*``. Returns ``png``,
+    ``csvs``, ``n_images``, ``n_skipped``, ``skipped``, ``from_cache`` (one bool per model)
+    and ``perplexity`` (the value used).
+    """
+    from engine import figures  # matplotlib only when drawing
+    items = read_annotations(list_path, class_num=len(class_names))
+    subset = select_subset(items, num, config.seed)
+    list_stem = os.path.splitext(os.path.basename(list_path))[0]
+    panels, csvs, from_cache, result = [], [], [], None
+    for number, (title, model, model_path) in enumerate(models):
+        tag = "model" if number == 0 else "compare"
+        stem = os.path.join(out_dir, "cache", f"{tag}_{list_stem}")
+        result = cached_features(model, model_path, list_path, subset, num, config, device, stem,
+                                 force=force, amp=amp)
+        used = effective_perplexity(perplexity, len(result["features"]))
+        xy = fit_tsne(result["features"], used, seed=config.seed)
+        panels.append((xy, result["labels"], title))
+        csvs.append(figures.save_embedding_csv(
+            os.path.join(out_dir, "tsne.csv" if number == 0 else "tsne_compare.csv"),
+            [subset[p][0] for p in result["positions"]], result["labels"], xy))
+        from_cache.append(result["from_cache"])
+    png = figures.save_tsne_figure(panels, class_names, os.path.join(out_dir, "tsne.png"))
+    return {"png": png, "csvs": csvs, "n_images": len(panels[0][0]), "n_listed": len(items),
+            "n_skipped": len(result["skipped"]), "skipped": result["skipped"],
+            "from_cache": from_cache, "perplexity": used}

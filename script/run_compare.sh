@@ -1,0 +1,70 @@
+#!/bin/sh
+# DNA-Det against its ablations and three baselines on the toy zoo (paper Tables 2-3 and
+# ablation study): every model is trained by main.py and evaluated by eval/cross_test.py on
+# the closed test set and the four cross tests, into one table ($OUT/results.md).
+#   DNA-Det            = stage 1 (toy_pretrain) + stage 2 (toy, --pretrain_model_path)
+#   no_pretrain        = toy without --pretrain_model_path
+#   no_contrastive     = toy_no_contrastive with --pretrain_model_path
+#   no_pretrain_no_con = toy_no_contrastive without it
+#   ce_only, attnet, dct = whole-image cross-entropy baselines (configs toy_ce_only, toy_attnet, toy_dct)
+# Re-running resumes (or skips) finished runs. Budgets: PRE_SET and STAGE2_SET (defaults cut the
+# toy configs to 40 stage-1 and 45 stage-2 steps so the whole comparison fits ~30 min on 2 CPU
+# cores; set PRE_SET=" " STAGE2_SET=" " to train with the configs' own schedules).
+#   sh script/run_compare.sh
+#   ZOO=/tmp/toy_zoo_default DATA=toy_data_default sh script/run_compare.sh
+set -e
+cd "$(dirname "$0")/.."
+
+ZOO=${ZOO:-toy_zoo}                 # built with make_toy_zoo.py unless $ZOO/manifest.json exists
+DATA=${DATA:-toy_data}              # lists and run directories
+OUT=${OUT:-outputs/compare}
+DEVICE=${DEVICE:-auto}
+SEED=${SEED:-0}                     # training seed of every run
+TAG=${TAG:-compare}                 # run ids: run_${TAG}_*
+PRE_SET=${PRE_SET:-"max_epochs=2 iters_per_epoch=20"}       # extra --set, stage 1 (toy_pretrain)
+STAGE2_SET=${STAGE2_SET:-"max_epochs=3 iters_per_epoch=15 val_max_images=250"}  # every stage-2 run
+
+train() {  # train CONFIG RUN_ID TRAIN VAL SET [main.py options...]
+    config=$1; run=$2; train_list=$3; val_list=$4; extra=$5; shift 5
+    resume=""
+    if [ -f "$DATA/$train_list/models/$val_list/$config/run_$run/checkpoint.pth" ]; then
+        resume="--resume"
+    fi
+    python main.py --data_path "$DATA" --train_collection "$train_list" --val_collection "$val_list" \
+        --config_name "$config" --run_id "$run" --device "$DEVICE" $resume "$@" \
+        --set seed="$SEED" $extra
+}
+weights() {  # weights CONFIG RUN_ID -> the best stage-2 weights
+    echo "$DATA/toy_train/models/toy_val/$1/run_$2/model.pth"
+}
+
+if [ ! -f "$ZOO/manifest.json" ]; then
+    python DataPrepare/make_toy_zoo.py --out "$ZOO"
+fi
+python DataPrepare/generate_.py --mode toy --data_root "$ZOO" --save_path "$DATA"
+python DataPrepare/generate_.py --mode pretrain --data_root "$ZOO" --save_path "$DATA"
+
+train toy_pretrain "$TAG" pretrain_train pretrain_val "$PRE_SET" --pretrain
+PRE="$DATA/pretrain_train/models/pretrain_val/toy_pretrain/run_$TAG/model.pth"
+
+train toy "${TAG}_full" toy_train toy_val "$STAGE2_SET" --pretrain_model_path "$PRE"
+train toy "${TAG}_nopre" toy_train toy_val "$STAGE2_SET"
+train toy_no_contrastive "${TAG}_pre" toy_train toy_val "$STAGE2_SET" --pretrain_model_path "$PRE"
+train toy_no_contrastive "${TAG}_nopre" toy_train toy_val "$STAGE2_SET"
+train toy_ce_only "$TAG" toy_train toy_val "$STAGE2_SET"
+train toy_attnet "$TAG" toy_train toy_val "$STAGE2_SET"
+train toy_dct "$TAG" toy_train toy_val "$STAGE2_SET"
+
+LISTS="$DATA/toy_test/annotations"
+python eval/cross_test.py --config_name toy --device "$DEVICE" --out_dir "$OUT" \
+    --methods DNA-Det="$(weights toy "${TAG}_full")" \
+              no_pretrain="$(weights toy "${TAG}_nopre")" \
+              no_contrastive="$(weights toy_no_contrastive "${TAG}_pre")" \
+              no_pretrain_no_con="$(weights toy_no_contrastive "${TAG}_nopre")" \
+              ce_only="$(weights toy_ce_only "$TAG")" \
+              attnet="$(weights toy_attnet "$TAG")" \
+              dct="$(weights toy_dct "$TAG")" \
+    --test_data_paths "$LISTS/toy_test.txt" "$LISTS/toy_test_cross_seed.txt" \
+        "$LISTS/toy_test_cross_loss.txt" "$LISTS/toy_test_cross_finetune.txt" \
+        "$LISTS/toy_test_cross_dataset.txt"
+echo "table: $OUT/results.md (also .csv, .json)"

@@ -1,0 +1,73 @@
+"""t-SNE of pooled backbone features of whole images (paper Figure 1, SPEC section 9).
+
+    python visualize/tsne.py --model_path M --config_name toy --draw_data_path cross_all.txt \
+        [--num 4000] [--perplexity 15] [--legend real dcgan ...] [--compare OTHER.pth]
+
+Writes OUT_DIR/tsne.png (one colour per class, legend from the class names; two panels with
+--compare), OUT_DIR/tsne.csv (path,label,x,y; tsne_compare.csv for the second model) and a
+feature cache OUT_DIR/cache/ that is reused until the model or the list changes (--do_extract
+recomputes). Lists longer than --num are subsampled, stratified by class, with the config's seed.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+
+from configs import load_config  # noqa: E402
+from engine.device import amp_dtype, resolve_device  # noqa: E402
+from engine.features import resolve_class_names, run_tsne  # noqa: E402
+from models import load_model  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_path", required=True, help="model.pth (released format) or checkpoint.pth")
+    parser.add_argument("--config_name", required=True, help="config module giving the preprocessing, e.g. toy")
+    parser.add_argument("--draw_data_path", required=True, help="annotation list (path<TAB>label)")
+    parser.add_argument("--num", type=int, default=4000, help="at most this many images (0 = all)")
+    parser.add_argument("--perplexity", type=float, default=15.0, help="t-SNE perplexity (paper: 15)")
+    parser.add_argument("--legend", nargs="+", default=None, help="class names, one per class")
+    parser.add_argument("--out_dir", default=None, help="default outputs/tsne/<list name>")
+    parser.add_argument("--model_name", default=None, help="title of the first panel")
+    parser.add_argument("--compare", default=None, metavar="OTHER_MODEL", help="second panel's model")
+    parser.add_argument("--compare_name", default=None, help="title of the second panel")
+    parser.add_argument("--do_extract", action="store_true", help="recompute cached features")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    return parser.parse_args(argv)
+
+
+def panel_title(name, path: str, model) -> str:
+    return name or f"{model.info.get('method', 'model')}: {os.path.basename(os.path.dirname(os.path.abspath(path)))}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config_name, args.set)
+        device = resolve_device(args.device if args.device != "auto" else config.device)
+        model = load_model(args.model_path, device=device)
+        models = [(panel_title(args.model_name, args.model_path, model), model, args.model_path)]
+        if args.compare:
+            other = load_model(args.compare, class_num=model.info["class_num"], device=device)
+            models.append((panel_title(args.compare_name, args.compare, other), other, args.compare))
+        names = resolve_class_names(model.info["class_num"], args.legend, model.info, config)
+        list_stem = os.path.splitext(os.path.basename(args.draw_data_path))[0]
+        out_dir = args.out_dir or os.path.join("outputs", "tsne", list_stem)
+        summary = run_tsne(models, args.draw_data_path, config, device, out_dir, names, num=args.num,
+                           perplexity=args.perplexity, force=args.do_extract,
+                           amp=amp_dtype(config.amp, device))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    cache = ", ".join("cached" if hit else "extracted" for hit in summary["from_cache"])
+    print(f"t-SNE of {summary['n_images']} images (of {summary['n_listed']} listed; "
+          f"{summary['n_skipped']} unreadable skipped), perplexity {summary['perplexity']:g}, "
+          f"features {cache}")
+    print(f"figure {summary['png']}; embedding {', '.join(summary['csvs'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
