@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from configs import load_config
+from engine.cli import add_device_and_overrides
 from engine.device import resolve_device
 from engine.fit import run_training
 from engine.rundir import annotation_path, run_directory
@@ -20,13 +21,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val_collection", required=True, help="e.g. celeba_val or pretrain_val")
     parser.add_argument("--config_name", required=True, help="a module in configs/, e.g. celeba, toy, pretrain")
     parser.add_argument("--run_id", default="1", help="run directory suffix (default 1)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     parser.add_argument("--pretrain", action="store_true", help="stage 1: train the transformation classifier")
     parser.add_argument("--pretrain_model_path", default=None,
                         help="stage 2: initialise the backbone from these stage-1 weights (model.pth)")
     parser.add_argument("--resume", action="store_true", help="continue the run from its checkpoint.pth")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override config keys (strict: unknown keys and wrong types are errors)")
+    add_device_and_overrides(parser)
     return parser.parse_args(argv)
 
 

@@ -11,7 +11,7 @@ so an item is the same whatever the worker count, and a resumed run sees the sam
 data as an uninterrupted one. Call ``set_epoch`` before each epoch.
 """
 import warnings
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch

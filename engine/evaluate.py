@@ -14,6 +14,25 @@ from engine.device import autocast
 from engine.metrics import compute_metrics
 
 
+def ready_batches(loader: DataLoader, device: torch.device, image_size: int, skipped: list,
+                  progress: bool = False, desc: str = "eval"):
+    """Yield (images [n, 3, S, S] normalised on ``device``, labels [n], indices [n]) of readable items.
+
+    ``loader`` yields (image, label, index, ok) batches of ``WholeImageDataset``-like
+    datasets; uint8 batches (the fast path) are resized to ``image_size`` on the device;
+    the indices of unreadable items are appended to ``skipped``.
+    """
+    for images, labels, indices, ok in tqdm(loader, desc=desc, disable=not progress,
+                                            leave=False, dynamic_ncols=True):
+        skipped.extend(indices[~ok].tolist())
+        if not ok.any():
+            continue
+        images = images[ok].to(device, non_blocking=True)
+        if images.dtype == torch.uint8:
+            images = resize_normalise(images, image_size)
+        yield images, labels[ok], indices[ok]
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, image_size: int,
             amp=None, progress: bool = False, desc: str = "eval") -> dict:
@@ -26,21 +45,15 @@ def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, im
     """
     model.eval()
     labels, preds, probs, indices, skipped = [], [], [], [], []
-    for images, batch_labels, batch_indices, ok in tqdm(loader, desc=desc, disable=not progress,
-                                                        leave=False, dynamic_ncols=True):
-        skipped.extend(batch_indices[~ok].tolist())
-        if not ok.any():
-            continue
-        images = images[ok].to(device, non_blocking=True)
-        if images.dtype == torch.uint8:
-            images = resize_normalise(images, image_size)
+    for images, batch_labels, batch_indices in ready_batches(loader, device, image_size, skipped,
+                                                             progress=progress, desc=desc):
         with autocast(device, amp):
             logits = model(images)[0]
         batch_probs = torch.softmax(logits.float(), dim=1)
         probs.append(batch_probs.cpu())
         preds.append(batch_probs.argmax(dim=1).cpu())
-        labels.append(batch_labels[ok])
-        indices.append(batch_indices[ok])
+        labels.append(batch_labels)
+        indices.append(batch_indices)
     if not probs:
         return {"labels": np.zeros(0, int), "preds": np.zeros(0, int), "probs": np.zeros((0, 0)),
                 "indices": np.zeros(0, int), "skipped": skipped}

@@ -22,11 +22,10 @@ import torch
 from torch import nn
 
 from data.annotations import read_annotations
-from data.batched import resize_normalise
 from data.datasets import WholeImageDataset
 from data.preprocess import final_size
 from engine.device import autocast
-from engine.evaluate import eval_loader
+from engine.evaluate import eval_loader, ready_batches
 
 
 def select_subset(items: Sequence, num: int, seed: int) -> list:
@@ -92,17 +91,12 @@ def extract_features(model: nn.Module, items: Sequence, config, device: torch.de
     size = final_size(config.resize_size, config.second_resize_size)
     feature_of = pooled_feature_fn(model)
     features, positions, labels, skipped = [], [], [], []
-    for images, batch_labels, batch_indices, ok in loader:
-        skipped += [items[i][0] for i in batch_indices[~ok].tolist()]
-        if not ok.any():
-            continue
-        images = images[ok].to(device, non_blocking=True)
-        if images.dtype == torch.uint8:
-            images = resize_normalise(images, size)
+    for images, batch_labels, batch_indices in ready_batches(loader, device, size, skipped):
         with autocast(device, amp):
             features.append(feature_of(images).float().cpu())
-        positions.append(batch_indices[ok])
-        labels.append(batch_labels[ok])
+        positions.append(batch_indices)
+        labels.append(batch_labels)
+    skipped = [items[i][0] for i in skipped]
     if not features:
         raise ValueError(f"none of the {len(items)} images could be read")
     return {"features": torch.cat(features).numpy().astype(np.float32),

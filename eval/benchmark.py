@@ -18,16 +18,13 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from configs import load_config  # noqa: E402
+from engine.cli import add_device_and_overrides, config_and_device  # noqa: E402
 from engine.benchmark import BenchSettings, format_table, list_items, run_benchmark, synthetic_items  # noqa: E402
-from engine.device import resolve_device  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config_name", default="toy", help="a module in configs/ (default toy)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     parser.add_argument("--data_list", default=None,
                         help="annotation list (path<TAB>label) to read images from; default: synthetic PNGs")
     parser.add_argument("--per_class", type=int, default=48, help="synthetic images per class (default 48)")
@@ -37,14 +34,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--parts", default="data,train,model",
                         help="comma list of data (crops/s), train (steps with data), model (preloaded)")
+    add_device_and_overrides(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        config = load_config(args.config_name, args.set)
-        device = resolve_device(args.device if args.device != "auto" else config.device)
+        config, device = config_and_device(args)
         parts = tuple(part for part in args.parts.split(",") if part)
         if not parts or set(parts) - {"data", "train", "model"}:
             raise ValueError(f"--parts {args.parts!r}: use a comma list of data, train, model")

@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
+from engine.cli import add_model_arguments  # noqa: E402
 from engine.cross_test import run_cross_test  # noqa: E402
 from engine.inference import load_eval_setup, parse_methods  # noqa: E402
 from engine.reports import results_markdown, write_results  # noqa: E402
@@ -27,19 +28,14 @@ from engine.reports import results_markdown, write_results  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_path", default=None, help="model.pth (released format) or checkpoint.pth")
     parser.add_argument("--methods", nargs="+", default=None, metavar="NAME=PATH",
                         help="several models side by side, one table column pair each")
-    parser.add_argument("--config_name", default=None,
-                        help="config module (preprocessing, class names); default: from model.json")
     parser.add_argument("--test_data_paths", nargs="+", required=True, help="annotation lists X.txt")
     parser.add_argument("--out_dir", default=None, help="tables and confusion PNGs (default MODEL_DIR/cross_test)")
     parser.add_argument("--reuse", action="store_true", help="reuse X/pred/ files made by the same model")
     parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
                         help="pil: exact PIL bicubic (default); batched: last resize on the device (faster)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="config overrides, e.g. val_batch_size=32 num_workers=0")
+    add_model_arguments(parser, model_required=False)
     return parser.parse_args(argv)
 
 

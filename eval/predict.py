@@ -18,6 +18,7 @@ from contextlib import ExitStack
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
+from engine.cli import add_model_arguments  # noqa: E402
 from engine.inference import load_eval_setup  # noqa: E402
 from engine.prediction import CsvSink, format_record, iter_image_paths, predict_paths  # noqa: E402
 
@@ -25,9 +26,6 @@ from engine.prediction import CsvSink, format_record, iter_image_paths, predict_
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="image files and/or folders")
-    parser.add_argument("--model_path", required=True, help="model.pth (released format) or checkpoint.pth")
-    parser.add_argument("--config_name", default=None,
-                        help="config module (preprocessing, class names); default: from model.json")
     parser.add_argument("--top_k", type=int, default=3, help="classes shown per image (default 3)")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="flag predictions whose top probability is below this (default 0.5)")
@@ -36,9 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=32, help="images per forward pass")
     parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
                         help="pil: exact PIL bicubic (default); batched: last resize on the device")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="config overrides (words without '=' after it are taken as inputs)")
+    add_model_arguments(parser)
     args = parser.parse_args(argv)
     args.inputs += [item for item in args.set if "=" not in item]   # `--set k=v IMAGE` keeps IMAGE
     args.set = [item for item in args.set if "=" in item]

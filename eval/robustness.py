@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
+from engine.cli import add_model_arguments  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
 from data.postprocess import PERTURBATIONS  # noqa: E402
 from engine.inference import load_eval_setup  # noqa: E402
@@ -24,9 +25,6 @@ from engine.robustness import parse_levels, run_robustness, subsample, sweep_pla
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_path", required=True, help="model.pth (released format) or checkpoint.pth")
-    parser.add_argument("--config_name", default=None,
-                        help="config module (preprocessing, class names); default: from model.json")
     parser.add_argument("--test_data_path", required=True, help="annotation list (path<TAB>label)")
     parser.add_argument("--perturbations", nargs="+", default=None, choices=sorted(PERTURBATIONS),
                         help="default: all")
@@ -36,8 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out_dir", default=None, help="default MODEL_DIR/robustness/<list name>")
     parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
                         help="pil: exact PIL bicubic (default); batched: last resize on the device")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    add_model_arguments(parser)
     return parser.parse_args(argv)
 
 

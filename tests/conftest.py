@@ -45,3 +45,29 @@ def make_collections(root: str, class_num: int = 3, per_class: int = 6) -> str:
 @pytest.fixture
 def collections(tmp_path):
     return make_collections(str(tmp_path))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_script(folder: str, name: str):
+    """Import an entry script (``eval/cross_test.py`` ...) as a module, to call its main()."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"{folder}_{name}", os.path.join(ROOT, folder, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def textured_image(size: int = 64, seed: int = 0) -> np.ndarray:
+    """Smooth colour gradients + a sinusoidal pattern + uniform pixel noise (uint8 [size, size, 3])."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    base = np.stack([200 * x + 20, 200 * y + 20, 100 * (x + y) + 30], axis=-1)
+    pattern = 30 * (np.sin(2 * np.pi * 6 * x) * np.cos(2 * np.pi * 5 * y))[..., None]
+    image = base + pattern + rng.uniform(-25, 25, (size, size, 3))
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a.astype(np.float64) - b) ** 2).mean())

@@ -1,7 +1,6 @@
 """eval/cross_test.py: exact preprocessing, prediction files, the table, metrics, reuse,
 several methods, released-format weights and 11-class in-the-wild lists."""
 import csv
-import importlib.util
 import json
 import os
 
@@ -11,7 +10,7 @@ import torch
 from PIL import Image
 
 import main as train_main
-from conftest import TINY_OVERRIDES, make_class_images, make_collections
+from conftest import TINY_OVERRIDES, make_class_images, make_collections, load_script
 from data.annotations import read_annotations, write_annotations
 from engine.checkpoint import save_released_weights
 from engine.cross_test import pred_dir, row_names, row_name
@@ -23,23 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["num_workers=0", "class_num=3", "crop_size=32", "resize_size=32", "val_batch_size=4"]
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"eval_{name}", os.path.join(ROOT, "eval", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cross_test = load_script("cross_test")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions on a shared 2-core machine run many times faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+cross_test = load_script("eval", "cross_test")
 
 
 @pytest.fixture(scope="module")

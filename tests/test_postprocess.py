@@ -5,20 +5,7 @@ import pytest
 
 from data.postprocess import PERTURBATIONS, apply_perturbation
 from data.transforms import jpeg_compress
-
-
-def textured_image(size: int = 64, seed: int = 0) -> np.ndarray:
-    """Smooth colour gradients + a sinusoidal pattern + uniform pixel noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
-    base = np.stack([200 * x + 20, 200 * y + 20, 100 * (x + y) + 30], axis=-1)
-    pattern = 30 * (np.sin(2 * np.pi * 6 * x) * np.cos(2 * np.pi * 5 * y))[..., None]
-    image = base + pattern + rng.uniform(-25, 25, (size, size, 3))
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-
-def mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(((a.astype(np.float64) - b) ** 2).mean())
+from conftest import mse, textured_image
 
 
 SPEC_LEVELS = {"jpeg": (95, 90, 80, 70, 60, 50, 40, 30),

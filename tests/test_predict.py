@@ -1,6 +1,5 @@
 """eval/predict.py: folders with good and bad files, image modes, outputs, streaming."""
 import csv
-import importlib.util
 import json
 import os
 
@@ -15,26 +14,13 @@ from engine.inference import load_eval_setup
 from engine.prediction import iter_image_paths, predict_paths
 from models import SimpleCNN
 
+from conftest import load_script  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["real", "gan_a", "gan_b", "gan_c", "gan_d"]   # differ from configs/toy.py: model.json wins
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"eval_{name}", os.path.join(ROOT, "eval", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-predict = load_script("predict")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+predict = load_script("eval", "predict")
 
 
 @pytest.fixture

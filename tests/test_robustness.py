@@ -1,6 +1,5 @@
 """eval/robustness.py: the full sweep's CSV and PNG, determinism, wiring of levels, train_aug."""
 import csv
-import importlib.util
 import os
 
 import numpy as np
@@ -10,7 +9,7 @@ from PIL import Image
 
 import main as train_main
 from configs import load_config
-from conftest import TINY_OVERRIDES, make_collections
+from conftest import TINY_OVERRIDES, make_collections, load_script
 from data.annotations import write_annotations
 from data.datasets import WholeImageDataset
 from data.postprocess import PERTURBATIONS
@@ -24,22 +23,7 @@ from models import SimpleCNN
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"eval_{name}", os.path.join(ROOT, "eval", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-robustness = load_script("robustness")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+robustness = load_script("eval", "robustness")
 
 
 def textured(seed: int, size: int = 32) -> np.ndarray:

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import mse, textured_image
 from data.transforms import (PRETRAIN_NUM_CLASSES, apply_transform, down_up_resize,
                              pretrain_transforms)
 
@@ -17,20 +18,6 @@ SCALES = ["0.15", "0.20", "0.25", "0.30", "0.35", "0.40", "0.45", "0.50",
 INTERPOLATIONS = ["nearest", "linear", "cubic", "area", "lanczos4"]
 TABLE = pretrain_transforms()
 FNS = dict(TABLE)
-
-
-def textured_image(size: int = 64, seed: int = 0) -> np.ndarray:
-    """Smooth colour gradients + a sinusoidal pattern + uniform pixel noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
-    base = np.stack([200 * x + 20, 200 * y + 20, 100 * (x + y) + 30], axis=-1)
-    pattern = 30 * (np.sin(2 * np.pi * 6 * x) * np.cos(2 * np.pi * 5 * y))[..., None]
-    image = base + pattern + rng.uniform(-25, 25, (size, size, 3))
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-
-def mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(((a.astype(np.float64) - b) ** 2).mean())
 
 
 def laplacian_variance(image: np.ndarray) -> float:

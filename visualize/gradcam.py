@@ -15,9 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from configs import load_config  # noqa: E402
+from engine.cli import add_model_arguments, config_and_device  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
-from engine.device import resolve_device  # noqa: E402
 from engine.features import resolve_class_names  # noqa: E402
 from engine.gradcam import DEFAULT_LAYER, run_gradcam  # noqa: E402
 from models import load_model  # noqa: E402
@@ -25,8 +24,6 @@ from models import load_model  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_path", required=True, help="model.pth (released format) or checkpoint.pth")
-    parser.add_argument("--config_name", required=True, help="config module giving the preprocessing, e.g. toy")
     parser.add_argument("--draw_data_path", required=True, help="annotation list (path<TAB>label)")
     parser.add_argument("--layer_name", default=DEFAULT_LAYER, help=f"module name (default {DEFAULT_LAYER})")
     parser.add_argument("--num", type=int, default=4, help="images per true class (0 = every image)")
@@ -34,16 +31,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sheet_per_class", type=int, default=3, help="images per class on the contact sheet")
     parser.add_argument("--legend", nargs="+", default=None, help="class names, one per class")
     parser.add_argument("--out_dir", default=None, help="default outputs/gradcam/<list name>")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    add_model_arguments(parser, config_required=True)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        config = load_config(args.config_name, args.set)
-        device = resolve_device(args.device if args.device != "auto" else config.device)
+        config, device = config_and_device(args)
         model = load_model(args.model_path, device=device)
         names = resolve_class_names(model.info["class_num"], args.legend, model.info, config)
         items = read_annotations(args.draw_data_path, class_num=len(names))

@@ -14,16 +14,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from configs import load_config  # noqa: E402
-from engine.device import amp_dtype, resolve_device  # noqa: E402
+from engine.cli import add_model_arguments, config_and_device  # noqa: E402
+from engine.device import amp_dtype  # noqa: E402
 from engine.features import resolve_class_names, run_tsne  # noqa: E402
 from models import load_model  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_path", required=True, help="model.pth (released format) or checkpoint.pth")
-    parser.add_argument("--config_name", required=True, help="config module giving the preprocessing, e.g. toy")
     parser.add_argument("--draw_data_path", required=True, help="annotation list (path<TAB>label)")
     parser.add_argument("--num", type=int, default=4000, help="at most this many images (0 = all)")
     parser.add_argument("--perplexity", type=float, default=15.0, help="t-SNE perplexity (paper: 15)")
@@ -33,8 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--compare", default=None, metavar="OTHER_MODEL", help="second panel's model")
     parser.add_argument("--compare_name", default=None, help="title of the second panel")
     parser.add_argument("--do_extract", action="store_true", help="recompute cached features")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    add_model_arguments(parser, config_required=True)
     return parser.parse_args(argv)
 
 
@@ -45,8 +42,7 @@ def panel_title(name, path: str, model) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        config = load_config(args.config_name, args.set)
-        device = resolve_device(args.device if args.device != "auto" else config.device)
+        config, device = config_and_device(args)
         model = load_model(args.model_path, device=device)
         models = [(panel_title(args.model_name, args.model_path, model), model, args.model_path)]
         if args.compare:

@@ -76,7 +76,8 @@ def fingerprint_plans(data_root: str, max_per_class: Optional[int],
     class is cut to the smallest class's count (seeded subset of the pooled images),
     since dcgan pools five models and bilinear three.
     ``fingerprint_weight``: label = dcgan model A_seed0, A_seed1, A_seed2 (0, 1, 2), the
-    same architecture and data, different seeds.
+    same architecture and data, different seeds; balanced the same way (A_seed0 has
+    1,000 images in the default zoo, the other two 300).
     ``max_per_class`` caps every class of both tasks; ``max_per_cross_dir`` is unused.
     """
     arch = [Source(_gans(a, model), label)
@@ -85,4 +86,4 @@ def fingerprint_plans(data_root: str, max_per_class: Optional[int],
     return [Plan(prefix="fingerprint_arch", closed=arch, fractions=FINGERPRINT_SPLIT,
                  class_cap=max_per_class, balance=True),
             Plan(prefix="fingerprint_weight", closed=weight, fractions=FINGERPRINT_SPLIT,
-                 class_cap=max_per_class)]
+                 class_cap=max_per_class, balance=True)]
