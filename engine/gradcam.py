@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from data.batched import resize_normalise
 from data.datasets import WholeImageDataset
 from data.preprocess import final_size
-from engine.evaluate import eval_loader
+from engine.evaluate import eval_loader, ready_batches
 
 DEFAULT_LAYER = "main.3.main.2"
 
@@ -121,27 +120,25 @@ def iter_gradcam(model: nn.Module, items: Sequence, config, device: torch.device
                  skipped: Optional[list] = None):
     """Yield ``(position, picture uint8 [H, W, 3], cam [H, W], label, pred)`` per readable item.
 
-    Images are preprocessed like evaluation (``WholeImageDataset``, ``eval_loader``; uint8
-    batches of the batched pipeline are resized with ``resize_normalise``). Paths of
-    unreadable items are appended to ``skipped``.
+    Images are preprocessed like evaluation (``WholeImageDataset``, ``eval_loader`` and
+    ``ready_batches``). Paths of unreadable items are appended to ``skipped``.
     """
     dataset = WholeImageDataset(items, config.crop_size, config.resize_size,
                                 config.second_resize_size, pipeline=config.data_pipeline)
     loader = eval_loader(dataset, config.val_batch_size, config.num_workers, device)
     size = final_size(config.resize_size, config.second_resize_size)
-    for images, labels, indices, ok in loader:
+    unreadable: list = []
+    for images, labels, indices in ready_batches(loader, device, size, unreadable):
         if skipped is not None:
-            skipped += [items[i][0] for i in indices[~ok].tolist()]
-        if not ok.any():
-            continue
-        images = images[ok].to(device)
-        if images.dtype == torch.uint8:
-            images = resize_normalise(images, size)
+            skipped += [items[i][0] for i in unreadable]
+        unreadable.clear()
         targets = None if target is None else torch.full((len(images),), target, device=device)
         cams, logits, _ = grad_cam(model, images, layer_name, targets)
         preds = logits.argmax(dim=1).cpu().tolist()
-        yield from zip(indices[ok].tolist(), to_uint8_images(images), cams.cpu().numpy(),
-                       labels[ok].tolist(), preds)
+        yield from zip(indices.tolist(), to_uint8_images(images), cams.cpu().numpy(),
+                       labels.tolist(), preds)
+    if skipped is not None:
+        skipped += [items[i][0] for i in unreadable]
 
 
 def file_safe(name: str) -> str:
