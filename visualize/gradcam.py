@@ -15,11 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from engine.cli import add_model_arguments, config_and_device  # noqa: E402
+from engine.cli import add_model_arguments  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
+from engine.inference import load_eval_setup  # noqa: E402
 from engine.features import resolve_class_names  # noqa: E402
 from engine.gradcam import DEFAULT_LAYER, run_gradcam  # noqa: E402
-from models import load_model  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,15 +31,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sheet_per_class", type=int, default=3, help="images per class on the contact sheet")
     parser.add_argument("--legend", nargs="+", default=None, help="class names, one per class")
     parser.add_argument("--out_dir", default=None, help="default outputs/gradcam/<list name>")
-    add_model_arguments(parser, config_required=True)
+    add_model_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        config, device = config_and_device(args)
-        model = load_model(args.model_path, device=device)
+        setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device)
+        for note in setup.notes:
+            print(f"note: {note}", file=sys.stderr)
+        config, device, model = setup.config, setup.device, setup.model
         names = resolve_class_names(model.info["class_num"], args.legend, model.info, config)
         items = read_annotations(args.draw_data_path, class_num=len(names))
         list_stem = os.path.splitext(os.path.basename(args.draw_data_path))[0]

@@ -14,8 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from engine.cli import add_model_arguments, config_and_device  # noqa: E402
+from engine.cli import add_model_arguments  # noqa: E402
 from engine.device import amp_dtype  # noqa: E402
+from engine.inference import load_eval_setup  # noqa: E402
 from engine.features import resolve_class_names, run_tsne  # noqa: E402
 from models import load_model  # noqa: E402
 
@@ -31,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--compare", default=None, metavar="OTHER_MODEL", help="second panel's model")
     parser.add_argument("--compare_name", default=None, help="title of the second panel")
     parser.add_argument("--do_extract", action="store_true", help="recompute cached features")
-    add_model_arguments(parser, config_required=True)
+    add_model_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -42,8 +43,10 @@ def panel_title(name, path: str, model) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        config, device = config_and_device(args)
-        model = load_model(args.model_path, device=device)
+        setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device)
+        for note in setup.notes:
+            print(f"note: {note}", file=sys.stderr)
+        config, device, model = setup.config, setup.device, setup.model
         models = [(panel_title(args.model_name, args.model_path, model), model, args.model_path)]
         if args.compare:
             other = load_model(args.compare, class_num=model.info["class_num"], device=device)
