@@ -1,8 +1,10 @@
 """Command-line arguments shared by the entry scripts (main.py, eval/*.py, visualize/*.py)."""
 import argparse
+import sys
 
 from configs import load_config
 from engine.device import resolve_device
+from engine.inference import load_eval_setup
 
 DEVICE_HELP = "auto (CUDA if present), cpu, cuda or cuda:N"
 SET_HELP = "config overrides, strict: an unknown key or a wrong type is an error (e.g. num_workers=0)"
@@ -32,3 +34,11 @@ def config_and_device(args: argparse.Namespace):
     """
     config = load_config(args.config_name, args.set)
     return config, resolve_device(args.device if args.device != "auto" else config.device)
+
+
+def load_setup(args: argparse.Namespace, pipeline: str = "pil"):
+    """``engine.inference.load_eval_setup`` from the common arguments; its notes go to stderr."""
+    setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device, pipeline)
+    for note in setup.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return setup

@@ -18,8 +18,7 @@ from contextlib import ExitStack
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from engine.cli import add_model_arguments  # noqa: E402
-from engine.inference import load_eval_setup  # noqa: E402
+from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from engine.prediction import CsvSink, format_record, iter_image_paths, predict_paths  # noqa: E402
 
 
@@ -47,9 +46,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     records, total, failed = [], 0, 0
     try:
-        setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device, args.pipeline)
-        for note in setup.notes:
-            print(f"note: {note}", file=sys.stderr)
+        setup = load_setup(args, args.pipeline)
         with ExitStack() as stack:
             sink = CsvSink(stack.enter_context(open(args.csv, "w", encoding="utf-8", newline="")),
                            args.top_k) if args.csv else None

@@ -15,10 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from engine.cli import add_model_arguments  # noqa: E402
+from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
 from data.postprocess import PERTURBATIONS  # noqa: E402
-from engine.inference import load_eval_setup  # noqa: E402
 from engine.reports import robustness_markdown  # noqa: E402
 from engine.robustness import parse_levels, run_robustness, subsample, sweep_plan, write_robustness  # noqa: E402
 
@@ -41,9 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device, args.pipeline)
-        for note in setup.notes:
-            print(f"note: {note}", file=sys.stderr)
+        setup = load_setup(args, args.pipeline)
         plan = sweep_plan(args.perturbations, parse_levels(args.levels))
         items = read_annotations(args.test_data_path, class_num=setup.class_num)
         items = subsample(items, args.max_images, setup.config.seed)

@@ -15,9 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from engine.cli import add_model_arguments  # noqa: E402
+from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
-from engine.inference import load_eval_setup  # noqa: E402
 from engine.features import resolve_class_names  # noqa: E402
 from engine.gradcam import DEFAULT_LAYER, run_gradcam  # noqa: E402
 
@@ -38,9 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device)
-        for note in setup.notes:
-            print(f"note: {note}", file=sys.stderr)
+        setup = load_setup(args)
         config, device, model = setup.config, setup.device, setup.model
         names = resolve_class_names(model.info["class_num"], args.legend, model.info, config)
         items = read_annotations(args.draw_data_path, class_num=len(names))

@@ -14,9 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from engine.cli import add_model_arguments  # noqa: E402
+from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from engine.device import amp_dtype  # noqa: E402
-from engine.inference import load_eval_setup  # noqa: E402
 from engine.features import resolve_class_names, run_tsne  # noqa: E402
 from models import load_model  # noqa: E402
 
@@ -43,9 +42,7 @@ def panel_title(name, path: str, model) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device)
-        for note in setup.notes:
-            print(f"note: {note}", file=sys.stderr)
+        setup = load_setup(args)
         config, device, model = setup.config, setup.device, setup.model
         models = [(panel_title(args.model_name, args.model_path, model), model, args.model_path)]
         if args.compare:
