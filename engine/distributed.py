@@ -84,6 +84,14 @@ class DistContext:
             on_nccl = torch_dist.get_backend() == "nccl"
             torch_dist.barrier(device_ids=[self.local_rank] if on_nccl else None)
 
+    def broadcast_int(self, value: int, device: torch.device) -> int:
+        """Rank 0's ``value`` on every rank (decisions such as early stopping)."""
+        if self.world_size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.long, device=device)
+        torch_dist.broadcast(tensor, src=0)
+        return int(tensor.item())
+
     def close(self) -> None:
         if self.world_size > 1 and torch_dist.is_initialized():
             torch_dist.destroy_process_group()

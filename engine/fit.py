@@ -141,6 +141,8 @@ def _train(job, config, run, dist) -> dict:
             _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimizer,
                        scheduler, dist, started)
         dist.barrier()
+        # only rank 0 validates: every rank follows its early-stopping count
+        state["stale_epochs"] = dist.broadcast_int(state["stale_epochs"], job.device)
     if dist.is_main:
         run.log(f"done: best {config.metric} {state['best_metric']:.4f} at epoch "
                 f"{state['best_epoch']}; weights {run.file('model.pth')}")

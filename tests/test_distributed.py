@@ -108,7 +108,11 @@ def _worker(out_dir: str) -> int:
     torch.save(result, os.path.join(out_dir, f"rank{dist.rank}.pt"))
     with open(os.path.join(out_dir, "main_argv.json"), encoding="utf-8") as handle:
         argv = json.load(handle)
+    import engine.fit
     import main
+    # a constant validation score: early stopping fires after epoch 2 (early_stop_bar=1), on
+    # rank 0's count only, so the other rank must follow it or hang in the next epoch's all-reduce
+    engine.fit.selection_value = lambda metrics, metric: 0.5
     return main.main(argv)               # reuses the process group and closes it at the end
 
 
@@ -119,7 +123,8 @@ def ddp_run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("ddp_run")
     root = make_collections(str(tmp_path_factory.mktemp("ddp_data")), class_num=3, per_class=4)
     argv = ["--data_path", root, "--train_collection", "toy_train", "--val_collection", "toy_val",
-            "--config_name", "toy", "--device", "cpu", "--run_id", "ddp", "--set", *TINY_OVERRIDES, "class_num=3"]
+            "--config_name", "toy", "--device", "cpu", "--run_id", "ddp", "--set", *TINY_OVERRIDES, "class_num=3",
+            "max_epochs=4", "early_stop_bar=1"]
     with open(out_dir / "main_argv.json", "w", encoding="utf-8") as handle:
         json.dump(argv, handle)
     result = _torchrun([os.path.abspath(__file__), "--worker", str(out_dir)], timeout=240)
@@ -161,7 +166,7 @@ def test_torchrun_main_trains_and_only_rank0_writes(ddp_run):
             "config.json"} <= set(os.listdir(run_dir))
     with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as handle:
         epochs = [json.loads(line)["epoch"] for line in handle]
-    assert epochs == [1, 2]                                  # one line per epoch: one writer
+    assert epochs == [1, 2]       # one line per epoch (one writer); early stop after epoch 2 of 4
     with open(os.path.join(run_dir, "train.log"), encoding="utf-8") as handle:
         log = handle.read()
     assert log.count("training main stage") == 1 and log.count("epoch 2:") == 1
