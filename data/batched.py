@@ -25,13 +25,11 @@ uint8 (decoded once, up front, with threads), so an epoch costs no PNG/JPEG deco
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import default_collate
 
 from data.datasets import BalancedMultiCropDataset
-from data.preprocess import crop_offsets, final_size, ship_size
 
 
 def _resize_float_like_pil(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -125,10 +123,9 @@ class CachedBalancedMultiCropDataset(BalancedMultiCropDataset):
     decoded on demand as before. Unreadable files are skipped exactly as the parent
     does. Cached arrays are read-only, so an in-place augmentation fails loudly
     instead of corrupting the cache. DataLoader workers inherit the cache on fork.
-    With the batched pipeline, no augmentation and cached squares already at the
-    shipping size, an item is just a stack of cached arrays plus crop corners drawn
-    in the parent's order from the same generator (``tests/test_batched.py`` pins
-    that items equal the parent's); otherwise the parent's ``__getitem__`` runs.
+    Items come from the parent's ``__getitem__`` (only ``_load`` reads the cache), so
+    they equal the uncached dataset's (``tests/test_batched.py`` pins that); with the
+    batched pipeline a cached square at the shipping size is copied, never resized.
     """
 
     def __init__(self, *args, **kwargs):
@@ -161,15 +158,3 @@ class CachedBalancedMultiCropDataset(BalancedMultiCropDataset):
     def _load(self, label: int, index: int):
         array = self.cache[label][index]
         return array if array is not None else super()._load(label, index)
-
-    def __getitem__(self, index: int):
-        side = ship_size(self.crop_size, self.resize_size, self.second_resize_size)
-        arrays = [self.cache[label][index % len(group)] for label, group in enumerate(self.groups)]
-        if (self.pipeline != "batched" or self.augment is not None
-                or any(array is None or array.shape != (side, side, 3) for array in arrays)):
-            return super().__getitem__(index)
-        rng = self.rng(index)
-        size = final_size(self.resize_size, self.second_resize_size)
-        offsets = [crop_offsets(size, self.multi_size, self.crop_num, rng) for _ in arrays]
-        images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)        # [G, 3, s, s]
-        return images, torch.from_numpy(np.stack(offsets)), torch.arange(len(self.groups))

@@ -48,9 +48,8 @@ class _CropGeometry:
         size = final_size(self.resize_size, self.second_resize_size)
         offsets = crop_offsets(size, self.multi_size, self.crop_num, rng)
         if self.pipeline == "batched":
-            square = to_ship(Image.fromarray(array), self.crop_size, self.resize_size,
-                             self.second_resize_size)
-            return torch.from_numpy(np.ascontiguousarray(square)).permute(2, 0, 1), torch.from_numpy(offsets)
+            square = to_ship(array, self.crop_size, self.resize_size, self.second_resize_size)
+            return torch.from_numpy(square).permute(2, 0, 1), torch.from_numpy(offsets)
         whole = prepare_whole(Image.fromarray(array), self.crop_size, self.resize_size,
                               self.second_resize_size)
         return multi_crop(whole, offsets, self.multi_size), torch.from_numpy(offsets)
@@ -195,11 +194,10 @@ class WholeImageDataset(Dataset):
         except ImageLoadError as error:
             warnings.warn(f"skipping unreadable test image: {error}")
             return self.placeholder(), label, index, False
-        image = Image.fromarray(array)
         if self.pipeline == "batched":
-            square = to_ship(image, self.crop_size, self.resize_size, self.second)
-            return torch.from_numpy(np.ascontiguousarray(square)).permute(2, 0, 1), label, index, True
-        whole = prepare_whole(image, self.crop_size, self.resize_size, self.second)
+            square = to_ship(array, self.crop_size, self.resize_size, self.second)
+            return torch.from_numpy(square).permute(2, 0, 1), label, index, True
+        whole = prepare_whole(Image.fromarray(array), self.crop_size, self.resize_size, self.second)
         return to_normalised_tensor(whole), label, index, True
 
     def placeholder(self) -> torch.Tensor:

@@ -71,9 +71,12 @@ def ship_size(crop_size: int, resize_size: int, second_resize_size: Optional[int
     return resize_size if second_resize_size else crop_size
 
 
-def to_ship(image: Image.Image, crop_size: int, resize_size: int, second_resize_size: int) -> np.ndarray:
-    """Square image -> uint8 [s, s, 3] at ``ship_size`` (PIL bicubic when the side differs)."""
+def to_ship(array: np.ndarray, crop_size: int, resize_size: int, second_resize_size: int) -> np.ndarray:
+    """Square uint8 [h, h, 3] -> uint8 [s, s, 3] at ``ship_size`` (PIL bicubic only when the side differs).
+
+    Always a writable copy (cached arrays are read-only), safe for ``torch.from_numpy``.
+    """
     side = ship_size(crop_size, resize_size, second_resize_size)
-    if image.size != (side, side):
-        image = image.resize((side, side), Image.BICUBIC)
-    return np.array(image, dtype=np.uint8)  # a writable copy, safe for torch.from_numpy
+    if array.shape[:2] != (side, side):
+        return np.array(Image.fromarray(array).resize((side, side), Image.BICUBIC), dtype=np.uint8)
+    return np.array(array, dtype=np.uint8)
