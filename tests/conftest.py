@@ -71,3 +71,22 @@ def textured_image(size: int = 64, seed: int = 0) -> np.ndarray:
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a.astype(np.float64) - b) ** 2).mean())
+
+
+def random_model(path: str, class_num: int, info=None, seed=None) -> str:
+    """A random SimpleCNN(width 8) with a sharpened head, saved in the released format.
+
+    The sidecar model.json is written only when ``info`` is given; ``seed`` defaults to class_num.
+    """
+    from engine.checkpoint import save_released_weights
+    from models import SimpleCNN
+    torch.manual_seed(class_num if seed is None else seed)
+    model = SimpleCNN(class_num, width=8)
+    with torch.no_grad():
+        model.classification_head[1].weight.mul_(30.0)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if info is None:
+        torch.save(model.state_dict(), path)
+    else:
+        save_released_weights(model, path, info)
+    return path

@@ -10,13 +10,12 @@ import torch
 from PIL import Image
 
 import main as train_main
-from conftest import TINY_OVERRIDES, make_class_images, make_collections, load_script
+from conftest import TINY_OVERRIDES, make_class_images, make_collections, load_script, random_model
 from data.annotations import read_annotations, write_annotations
-from engine.checkpoint import save_released_weights
 from engine.cross_test import pred_dir, row_names, row_name
 from engine.inference import build_loader, load_eval_setup, score
 from engine.reports import detail_table
-from models import SimpleCNN, load_model
+from models import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["num_workers=0", "class_num=3", "crop_size=32", "resize_size=32", "val_batch_size=4"]
@@ -63,18 +62,6 @@ def reference_input(path: str, crop: int, resize: int, second: int = 0) -> torch
     return array / 127.5 - 1.0
 
 
-def random_model(path: str, class_num: int, info=None) -> str:
-    """A random SimpleCNN(width 8) with a sharpened head; sidecar only when ``info`` is given."""
-    torch.manual_seed(class_num)
-    model = SimpleCNN(class_num, width=8)
-    with torch.no_grad():
-        model.classification_head[1].weight.mul_(30.0)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if info is None:
-        torch.save(model.state_dict(), path)
-    else:
-        save_released_weights(model, path, info)
-    return path
 
 
 def test_whole_image_preprocessing_equals_direct_pillow(tmp_path):

@@ -9,12 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.checkpoint import save_released_weights
 from engine.inference import load_eval_setup
 from engine.prediction import iter_image_paths, predict_paths
 from models import SimpleCNN
 
-from conftest import load_script  # noqa: E402
+from conftest import load_script, random_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["real", "gan_a", "gan_b", "gan_c", "gan_d"]   # differ from configs/toy.py: model.json wins
@@ -26,15 +25,10 @@ predict = load_script("eval", "predict")
 @pytest.fixture
 def model_path(tmp_path):
     """Random SimpleCNN (width 8, sharpened head) with a model.json naming classes and preprocessing."""
-    torch.manual_seed(0)
-    model = SimpleCNN(5, width=8)
-    with torch.no_grad():
-        model.classification_head[1].weight.mul_(30.0)
-    path = str(tmp_path / "run" / "model.pth")
-    save_released_weights(model, path, {"method": "dnadet", "class_num": 5, "class_names": NAMES,
-                                        "width": 8, "config_name": "toy", "crop_size": 32,
-                                        "resize_size": 32, "second_resize_size": 0})
-    return path
+    return random_model(str(tmp_path / "run" / "model.pth"), 5, seed=0,
+                        info={"method": "dnadet", "class_num": 5, "class_names": NAMES, "width": 8,
+                              "config_name": "toy", "crop_size": 32, "resize_size": 32,
+                              "second_resize_size": 0})
 
 
 def write_folder(folder) -> tuple:

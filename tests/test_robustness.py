@@ -4,21 +4,18 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import main as train_main
 from configs import load_config
-from conftest import TINY_OVERRIDES, make_collections, load_script
+from conftest import TINY_OVERRIDES, make_collections, load_script, random_model
 from data.annotations import write_annotations
 from data.datasets import WholeImageDataset
 from data.postprocess import PERTURBATIONS
 from engine import builders
 from engine.builders import build_augment
-from engine.checkpoint import save_released_weights
 from engine.inference import load_eval_setup, run_items
 from engine.robustness import make_perturb, parse_levels, sweep_plan
-from models import SimpleCNN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,13 +34,9 @@ def textured(seed: int, size: int = 32) -> np.ndarray:
 
 @pytest.fixture
 def setup_and_items(tmp_path):
-    torch.manual_seed(0)
-    model = SimpleCNN(3, width=8)
-    with torch.no_grad():
-        model.classification_head[1].weight.mul_(30.0)
-    path = str(tmp_path / "run" / "model.pth")
-    save_released_weights(model, path, {"method": "dnadet", "class_num": 3, "class_names": ["real", "a", "b"],
-                                        "width": 8, "crop_size": 32, "resize_size": 32})
+    path = random_model(str(tmp_path / "run" / "model.pth"), 3, seed=0,
+                        info={"method": "dnadet", "class_num": 3, "class_names": ["real", "a", "b"],
+                              "width": 8, "crop_size": 32, "resize_size": 32})
     items = []
     for i in range(6):
         image_path = str(tmp_path / f"img{i}.png")
