@@ -119,12 +119,3 @@ def load_config(name: str, overrides: Optional[Iterable[str]] = None) -> Config:
 def config_to_dict(config: Config) -> dict:
     """Plain dict (tuples as lists) for JSON and checkpoints."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
-
-
-def config_from_dict(values: dict) -> Config:
-    """Inverse of ``config_to_dict``; unknown keys are an error."""
-    for key in values:
-        if key not in valid_keys():
-            raise _unknown_key_error(key, "saved config")
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return validate(Config(**fixed))

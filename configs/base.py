@@ -5,7 +5,7 @@ as plain module-level variables; ``configs.load_config`` merges them onto these
 defaults and then applies strict command-line overrides (``--set key=value``).
 Defaults are the released CelebA stage-2 values.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Tuple
 
 
@@ -68,11 +68,3 @@ CHOICES = {
     "method": ("dnadet", "ce_only", "attnet", "dct"),
     "metric": ("acc", "f1"),
 }
-
-
-def default_config() -> Config:
-    """A fresh Config holding every default."""
-    return Config()
-
-
-__all__ = ["Config", "CHOICES", "default_config", "field"]
