@@ -124,13 +124,14 @@ class TransformDataset(_CropGeometry, Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def source(self, index: int, rng: np.random.Generator, random_crop: bool) -> np.ndarray:
+    def source(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        """A random ``pretrain_crop`` square of image ``index``; unreadable files are skipped."""
         for step in range(len(self.paths)):
             path = self.paths[(index + step) % len(self.paths)]
             if path in self.failed:
                 continue
             try:
-                return random_square(np.asarray(load_rgb(path)), self.crop_size, rng, random_crop)
+                return random_square(np.asarray(load_rgb(path)), self.crop_size, rng)
             except ImageLoadError as error:
                 self.failed.add(path)
                 warnings.warn(f"skipping unreadable pre-training image: {error}")
@@ -138,22 +139,23 @@ class TransformDataset(_CropGeometry, Dataset):
 
     def __getitem__(self, index: int):
         rng = self.rng(index)
-        array = self.source(index, rng, random_crop=True)
+        array = self.source(index, rng)
         label = int(rng.integers(len(self.transforms)))
         array = self.transforms[label][1](array, rng)
         view, offsets = self.make_views(array, rng)
         return view[None], offsets[None], torch.tensor([label])
 
 
-def random_square(array: np.ndarray, side: int, rng: np.random.Generator, random_crop: bool) -> np.ndarray:
-    """A ``side``-px crop (random or centred); smaller images are first upscaled bicubically."""
+def random_square(array: np.ndarray, side: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """A ``side``-px crop, at a random place drawn from ``rng`` or centred when ``rng`` is None;
+    smaller images are first upscaled bicubically."""
     height, width = array.shape[:2]
     if min(height, width) < side:
         scale = side / min(height, width)
         size = (max(side, round(width * scale)), max(side, round(height * scale)))
         array = np.asarray(Image.fromarray(array).resize(size, Image.BICUBIC))
         height, width = array.shape[:2]
-    if random_crop:
+    if rng is not None:
         top, left = int(rng.integers(height - side + 1)), int(rng.integers(width - side + 1))
     else:
         top, left = (height - side) // 2, (width - side) // 2
@@ -230,7 +232,7 @@ class TransformEvalDataset(Dataset):
         label = index % len(self.transforms)
         path = self.paths[index % len(self.paths)]
         try:
-            array = random_square(np.asarray(load_rgb(path)), self.crop, None, random_crop=False)
+            array = random_square(np.asarray(load_rgb(path)), self.crop)
         except ImageLoadError as error:
             warnings.warn(f"skipping unreadable validation image: {error}")
             return self.placeholder(), label, index, False

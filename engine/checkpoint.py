@@ -5,9 +5,7 @@ weights as a plain state_dict in the released DNA-Det format (``model.pth``)
 with a ``model.json`` sidecar naming method, classes and width.
 """
 import os
-import random
 
-import numpy as np
 import torch
 
 from models.loading import CHECKPOINT_FORMAT, write_sidecar
@@ -23,33 +21,14 @@ def atomic_save(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
-def capture_rng() -> dict:
-    """Python, NumPy and torch RNG states as plain tensors/lists (loadable with weights_only)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_py = random.getstate()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
-             "python": {"version": version, "internal": list(internal), "gauss": gauss_py}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    numpy = state["numpy"]
-    np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"],
-                         numpy["has_gauss"], numpy["gauss"]))
-    python = state["python"]
-    random.setstate((python["version"], tuple(python["internal"]), python["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def save_checkpoint(path: str, **state) -> None:
-    """Write the resume checkpoint: model, optimizer, scheduler, epoch, best metric, RNG, config."""
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "rng": capture_rng()}
+    """Write the resume checkpoint: model, optimizer, scheduler, epoch, best metric, config.
+
+    No random-generator state: every random draw of an epoch is seeded from
+    (seed, epoch) (model dropout, sampler order, dataset crops), so the epoch number
+    alone restores it.
+    """
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION}
     payload.update(state)
     atomic_save(payload, path)
 

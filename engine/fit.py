@@ -10,7 +10,7 @@ from configs import config_to_dict
 from data.preprocess import final_size
 from data.transforms import pretrain_transforms
 from engine import builders
-from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint, save_released_weights
+from engine.checkpoint import load_checkpoint, save_checkpoint, save_released_weights
 from engine.device import amp_dtype
 from engine.distributed import DistContext
 from engine.evaluate import eval_loader, evaluate
@@ -68,7 +68,6 @@ def _start_state(job: TrainJob, model, optimizer, scheduler, run: RunDirectory) 
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
-    restore_rng(payload["rng"])
     for key in state:
         state[key] = payload[key]
     run.log(f"resumed from {checkpoint_path} after epoch {state['epoch']} "

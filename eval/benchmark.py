@@ -19,7 +19,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_device_and_overrides, config_and_device  # noqa: E402
-from engine.benchmark import BenchSettings, format_table, list_items, run_benchmark, synthetic_items  # noqa: E402
+from analysis.benchmark import BenchSettings, format_table, list_items, run_benchmark, synthetic_items  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

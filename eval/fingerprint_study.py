@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from data.annotations import read_annotations  # noqa: E402
 from engine.device import resolve_device  # noqa: E402
-from engine.fingerprint import StudySettings, run_study, write_outputs  # noqa: E402
+from analysis.fingerprint import StudySettings, run_study, write_outputs  # noqa: E402
 from engine.rundir import annotation_path  # noqa: E402
 
 CLASS_NAMES = {"arch": ("dcgan", "progan", "bilinear", "subpixel"),

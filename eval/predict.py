@@ -19,7 +19,7 @@ from contextlib import ExitStack
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from engine.prediction import CsvSink, format_record, iter_image_paths, predict_paths  # noqa: E402
+from analysis.prediction import CsvSink, format_record, iter_image_paths, predict_paths  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
 from data.postprocess import PERTURBATIONS  # noqa: E402
-from engine.reports import robustness_markdown  # noqa: E402
-from engine.robustness import parse_levels, run_robustness, subsample, sweep_plan, write_robustness  # noqa: E402
+from analysis.reports import robustness_markdown  # noqa: E402
+from analysis.robustness import parse_levels, run_robustness, subsample, sweep_plan, write_robustness  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

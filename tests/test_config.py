@@ -19,7 +19,13 @@ def test_released_values():
 
 def test_toy_configs_load():
     assert load_config("toy").class_names == ("real", "dcgan", "progan", "bilinear", "subpixel")
-    assert load_config("toy_pretrain").class_num == 170
+
+
+def test_pretrain_configs_count_every_transformation():
+    from data.transforms import PRETRAIN_NUM_CLASSES, pretrain_transforms
+    assert PRETRAIN_NUM_CLASSES == len(pretrain_transforms()) == 170
+    for name in ("pretrain", "toy_pretrain"):
+        assert load_config(name).class_num == PRETRAIN_NUM_CLASSES
 
 
 def test_override_types_are_converted():

@@ -12,9 +12,9 @@ from PIL import Image
 import main as train_main
 from conftest import TINY_OVERRIDES, make_class_images, make_collections, load_script, random_model
 from data.annotations import read_annotations, write_annotations
-from engine.cross_test import pred_dir, row_names, row_name
+from analysis.cross_test import pred_dir, row_names, row_name
 from engine.inference import build_loader, load_eval_setup, score
-from engine.reports import detail_table
+from analysis.reports import detail_table
 from models import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

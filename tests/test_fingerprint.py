@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from data.annotations import write_annotations
-from engine.fingerprint import balance_items, crop_patches, grid_offsets, load_images, summarise
+from analysis.fingerprint import balance_items, crop_patches, grid_offsets, load_images, summarise
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from engine.inference import load_eval_setup
-from engine.prediction import iter_image_paths, predict_paths
+from analysis.prediction import iter_image_paths, predict_paths
 from models import SimpleCNN
 
 from conftest import load_script, random_model  # noqa: E402

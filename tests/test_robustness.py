@@ -15,7 +15,7 @@ from data.postprocess import PERTURBATIONS
 from engine import builders
 from engine.builders import build_augment
 from engine.inference import load_eval_setup, run_items
-from engine.robustness import make_perturb, parse_levels, sweep_plan
+from analysis.robustness import make_perturb, parse_levels, sweep_plan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

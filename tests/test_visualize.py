@@ -15,9 +15,9 @@ from torch import nn
 from conftest import make_collections
 from configs import load_config
 from data.annotations import read_annotations, write_annotations
-from engine.features import (cached_features, effective_perplexity, pooled_feature_fn,
+from analysis.features import (cached_features, effective_perplexity, pooled_feature_fn,
                              select_subset)
-from engine.gradcam import grad_cam, layer_names, normalise_maps, select_per_class
+from analysis.gradcam import grad_cam, layer_names, normalise_maps, select_per_class
 from models import SimpleCNN, load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,8 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
-from engine.features import resolve_class_names  # noqa: E402
-from engine.gradcam import DEFAULT_LAYER, run_gradcam  # noqa: E402
+from analysis.features import resolve_class_names  # noqa: E402
+from analysis.gradcam import DEFAULT_LAYER, run_gradcam  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

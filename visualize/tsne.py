@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from engine.device import amp_dtype  # noqa: E402
-from engine.features import resolve_class_names, run_tsne  # noqa: E402
+from analysis.features import resolve_class_names, run_tsne  # noqa: E402
 from models import load_model  # noqa: E402
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from data.postprocess import PERTURBATIONS, apply_perturbation
 from engine.inference import EvalSetup, run_items, score, unreadable_reason
-from engine.reports import robustness_markdown, save_robustness_png, write_json, write_rows_csv
+from analysis.reports import robustness_markdown, save_robustness_png, write_json, write_rows_csv
 
 CSV_HEADER = ["perturbation", "level", "acc", "macro_f1", "macro_recall", "n_images", "n_skipped"]
 

@@ -54,7 +54,7 @@ def save_tsne_figure(panels: Sequence[Panel], class_names: Sequence[str], path: 
     figure.legend(handles=handles, loc="lower center", ncol=min(len(class_names), 6),
                   frameon=False, fontsize=10)
     figure.tight_layout(rect=(0, 0.07 + 0.03 * ((len(class_names) - 1) // 6), 1, 1))
-    return _save(figure, path, dpi)
+    return save_figure(figure, path, dpi)
 
 
 def save_embedding_csv(path: str, paths: Sequence[str], labels: Sequence[int],
@@ -118,11 +118,12 @@ def save_contact_sheet(rows: Sequence[Tuple[str, Sequence[tuple]]], path: str, t
     if title:
         figure.suptitle(title, fontsize=11)
     figure.tight_layout()
-    return _save(figure, path, dpi)
+    return save_figure(figure, path, dpi)
 
 
-def _save(figure, path: str, dpi: int) -> str:
+def save_figure(figure, path: str, dpi: int = 100) -> str:
+    """Write ``figure`` to ``path`` cropped to what it draws (legends and titles never cut), then close it."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=dpi)
+    figure.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
     plt.close(figure)
     return path

@@ -157,7 +157,7 @@ def run_gradcam(model: nn.Module, items: Sequence, config, device: torch.device,
     ``sheet_per_class`` images of every true class. Summary: ``n_images``, ``n_skipped``,
     ``skipped`` (paths), ``n_correct``, ``files`` (written PNGs), ``sheet`` (its path).
     """
-    from engine import figures  # matplotlib only when drawing
+    from analysis import figures  # matplotlib only when drawing
     find_layer(model, layer_name)  # fail before reading any image
     if target is not None and not 0 <= target < len(class_names):
         raise ValueError(f"--target {target} outside 0..{len(class_names) - 1}")

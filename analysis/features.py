@@ -242,7 +242,7 @@ def run_tsne(models: Sequence[tuple], list_path: str, config, device: torch.devi
     ``csvs``, ``n_images``, ``n_skipped``, ``skipped``, ``from_cache`` (one bool per model)
     and ``perplexity`` (the value used).
     """
-    from engine import figures  # matplotlib only when drawing
+    from analysis import figures  # matplotlib only when drawing
     items = read_annotations(list_path, class_num=len(class_names))
     subset = select_subset(items, num, config.seed)
     list_stem = os.path.splitext(os.path.basename(list_path))[0]

@@ -228,10 +228,9 @@ def write_outputs(result: dict, out_dir: str, task: str) -> dict:
 
 def plot_map(result: dict, path: str, task: str) -> None:
     """Heat map of the accuracy grid, values written in, the training cell outlined."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
+    from analysis.figures import plt, save_figure   # matplotlib (Agg backend) only when drawing
 
     acc_map, (row, col) = result["acc_map"], result["train_cell"]
     figure, axis = plt.subplots(figsize=(3.6, 3.2), dpi=90)
@@ -248,5 +247,4 @@ def plot_map(result: dict, path: str, task: str) -> None:
                    f"red = training position", fontsize=8)
     figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)

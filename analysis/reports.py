@@ -102,10 +102,13 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
+def _save_figure(figure, path: str, dpi: int) -> None:
+    from analysis.figures import save_figure
+    save_figure(figure, path, dpi)
+
+
 def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from analysis.figures import plt   # matplotlib (Agg backend) only when drawing
     return plt
 
 
@@ -131,8 +134,7 @@ def save_confusion_png(confusion: Sequence[Sequence[int]], class_names: Sequence
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save_figure(fig, path, dpi=90)
 
 
 def robustness_markdown(rows: Sequence[dict]) -> str:
@@ -172,5 +174,4 @@ def save_robustness_png(rows: Sequence[dict], labels: Dict[str, str], larger_is_
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    _save_figure(fig, path, dpi=80)
