@@ -5,10 +5,11 @@ methods are compared):
 - ``result.txt``: ``path<TAB>predicted label`` for every readable image (released format);
 - ``scores.csv``: ``path,label,pred,prob_0,...,prob_{K-1}`` (softmax probabilities);
 - ``skipped.txt``: ``path<TAB>reason`` for unreadable images (only when there are any);
-- ``meta.json``: which weights and preprocessing made them, so ``reuse`` never
-  reads another model's predictions.
+- ``meta.json``: which weights, preprocessing and list contents made them, so ``reuse`` never
+  reads another model's predictions or stale labels.
 """
 import csv
+import hashlib
 import json
 import os
 from typing import Dict, List, Optional, Sequence
@@ -50,8 +51,12 @@ def pred_dir(list_path: str, method: str = "") -> str:
 
 
 def _meta(setup: EvalSetup, items: Sequence) -> dict:
+    """What the prediction files depend on: weights, preprocessing and the list's contents
+    (every path and label), so ``reuse`` never scores a list that changed since."""
+    listing = "".join(f"{path}\t{label}\n" for path, label in items).encode("utf-8")
     return {**model_signature(setup.model_path), **setup.preprocessing(),
-            "class_num": setup.class_num, "n_items": len(items)}
+            "class_num": setup.class_num, "n_items": len(items),
+            "list_sha1": hashlib.sha1(listing).hexdigest()}
 
 
 def _write_text(path: str, lines: Sequence[str]) -> None:

@@ -176,6 +176,23 @@ def test_reuse_reads_files_of_the_same_model_only(trained, tmp_path, capsys):
     assert "(0 of 1 reused)" in capsys.readouterr().out
 
 
+def test_reuse_never_scores_a_relabelled_list(trained, tmp_path, capsys):
+    """Same model, same paths, other labels: the stored scores.csv holds stale labels."""
+    model = os.path.join(trained["run"], "model.pth")
+    with open(trained["seed"], encoding="utf-8") as handle:
+        lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
+    listing = tmp_path / "relabel_cross_seed.txt"
+    listing.write_text("".join(f"{path}\t1\n" for path, _ in lines), encoding="utf-8")
+    args = ["--model_path", model, "--test_data_paths", str(listing), "--out_dir", str(tmp_path / "out"),
+            "--config_name", "toy", "--set", *TINY]
+    assert cross_test.main(args) == 0
+    listing.write_text("".join(f"{path}\t2\n" for path, _ in lines), encoding="utf-8")
+    capsys.readouterr()
+    assert cross_test.main(args + ["--reuse"]) == 0
+    assert "(0 of 1 reused)" in capsys.readouterr().out
+    assert {row[1] for row in read_scores(pred_dir(str(listing)))[1:]} == {"2"}
+
+
 def test_released_state_dict_equals_own_checkpoint(trained, tmp_path, capsys):
     checkpoint = torch.load(os.path.join(trained["run"], "checkpoint.pth"), weights_only=True)
     plain = {k: v.clone() for k, v in checkpoint["backbone"].items()}
