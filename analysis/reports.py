@@ -47,7 +47,7 @@ def comparison_table(records: Sequence[dict]) -> str:
 def results_markdown(records: Sequence[dict], class_names: Dict[str, List[str]]) -> str:
     """The cross-test report: one detail table, or a comparison plus one detail table per method."""
     methods = list(dict.fromkeys(r["method"] for r in records))
-    note = "Metrics in %; macro averages over the classes present in each list."
+    note = "Metrics in %; macro averages over the classes that are true or predicted in each list (scikit-learn)."
     if len(methods) == 1:
         return detail_table(records, class_names[methods[0]]) + "\n\n" + note + "\n"
     parts = [comparison_table(records), ""]

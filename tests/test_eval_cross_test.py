@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+from sklearn.metrics import f1_score
 import pytest
 import torch
 from PIL import Image
@@ -103,12 +104,17 @@ def test_metrics_on_hand_made_confusion():
     assert metrics["f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert metrics["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     assert (metrics["n_images"], metrics["n_skipped"]) == (6, 1)
-    # a cross list holding class 1 only: macro averages over the present class, others shown as '-'
+    # a cross list holding class 1 only: macro averages over the true and predicted classes
+    # (scikit-learn's definition): the stray predictions 3 and 0 make classes 0 and 3 count
+    # with F1 0 and recall 0, so macro-F1 (2/3 / 3) stays below accuracy
     single = score({"labels": np.array([1, 1, 1, 1]), "preds": np.array([1, 1, 3, 0]), "skipped": []}, 5)
-    assert (single["acc"], single["recall"], single["f1"]) == pytest.approx((0.5, 0.5, 2 / 3))
+    assert (single["acc"], single["recall"], single["f1"]) == pytest.approx((0.5, 0.5 / 3, 2 / 9))
+    assert single["f1"] == pytest.approx(f1_score([1, 1, 1, 1], [1, 1, 3, 0], average="macro", zero_division=0))
     assert single["per_class_recall"] == [None, 0.5, None, None, None]
     table = detail_table([{"test": "cross-seed", **single}], ["real", "a", "b", "c", "d"])
-    assert "| cross-seed | 4      | 0       | 50.00 | 66.67    | 50.00        | -" in table
+    assert "| cross-seed | 4      | 0       | 50.00 | 22.22    | 16.67        | -" in table
+    perfect = score({"labels": np.array([2, 2]), "preds": np.array([2, 2]), "skipped": []}, 5)
+    assert (perfect["acc"], perfect["recall"], perfect["f1"]) == (1.0, 1.0, 1.0)
 
 
 def read_scores(folder):
