@@ -9,6 +9,7 @@ import sys
 from configs import load_config
 from engine.cli import add_device_and_overrides
 from engine.device import resolve_device
+from engine.distributed import RankFailedError
 from engine.fit import run_training
 from engine.rundir import annotation_path, run_directory
 from engine.trainer import NonFiniteLossError, TrainJob
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
                        pretrain_model_path=args.pretrain_model_path, resume=args.resume,
                        device=resolve_device(args.device if args.device != "auto" else config.device))
         summary = run_training(job)
-    except (ValueError, NonFiniteLossError) as error:
+    except (ValueError, NonFiniteLossError, RankFailedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if summary.get("is_main", True):

@@ -2,9 +2,12 @@
 
     python DataPrepare/make_toy_zoo.py --out toy_zoo [--scale tiny|default] [--seed 0]
         [--extra_photos_A DIR] [--extra_photos_B DIR] [--extra_photos_C DIR] [--workers 2] [--threads 1]
+    python DataPrepare/make_toy_zoo.py --out toy_zoo --audit_only
 
-Writes real/{A,B,C}, GANs/{arch}/{variant}, grids/, weights/ and manifest.json under --out
-(layout in DataPrepare/toy_zoo/sources.py). Rerunning resumes: finished sources are kept.
+Writes real/{A,B,C}, train_crops/{A,B,C}, GANs/{arch}/{variant}, grids/, weights/ and
+manifest.json under --out (layout in DataPrepare/toy_zoo/sources.py), then prints the
+content-shortcut audit (DataPrepare/toy_zoo/audit.py). Rerunning resumes: finished sources
+are kept. --audit_only audits an existing zoo and builds nothing.
 """
 import argparse
 import os
@@ -13,7 +16,7 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [_HERE, os.path.dirname(_HERE)]  # toy_zoo (beside this file) and the repo's data package
 
-from toy_zoo import SCALES, build_zoo, format_summary  # noqa: E402
+from toy_zoo import SCALES, audit_zoo, build_zoo, format_audit, format_summary  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -25,11 +28,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.add_argument(f"--extra_photos_{domain}", default=None, help=f"folder of your photos added to domain {domain}")
     parser.add_argument("--workers", type=int, default=2, help="generators trained at once, one process each")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (fixed: reproducible)")
+    parser.add_argument("--audit_only", action="store_true", help="only run the content-shortcut audit on --out")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.audit_only:
+        if not os.path.isfile(os.path.join(args.out, "manifest.json")):
+            raise SystemExit(f"error: {args.out!r} holds no zoo (no manifest.json); build it first")
+        print(format_audit(audit_zoo(args.out)))
+        return
     extra = {domain: getattr(args, f"extra_photos_{domain}") for domain in "ABC"}
     manifest = build_zoo(args.out, scale=args.scale, seed=args.seed, extra_photos=extra,
                          threads=args.threads, workers=args.workers)

@@ -10,9 +10,10 @@ Three data paths feed the same training step (``engine.trainer``):
 For each path: data-only throughput (loader + device preparation, no model) in
 crops/s and in CPU time per crop, and real training steps with the share of each step spent on data
 (waiting for the loader + preparing the views). ``model`` times training steps on
-one preloaded batch. Measurements are interleaved across ``repeats`` rounds so that
-load from other processes touches every path alike; rows report the median and
-the range.
+one preloaded batch, in the config's precision; ``precision`` times them in fp32
+(``amp=off``) and under bf16 autocast (``amp=bf16``) back to back (issue 12).
+Measurements are interleaved across ``repeats`` rounds so that load from other
+processes touches every path alike; rows report the median and the range.
 """
 import dataclasses
 import os
@@ -28,13 +29,15 @@ from PIL import Image
 from configs.base import Config
 from data.annotations import read_annotations
 from engine import builders
-from engine.device import amp_dtype
+from engine.device import amp_dtype, resolve_amp
 from engine.trainer import batch_views, views_losses
 from models import SupConLoss
 
 PATHS = {"released": ("pil", "released-style (pil, per image)"),
          "batched": ("batched", "batched, decode per item"),
          "cached": ("batched", "batched + uint8 cache (default)")}
+PARTS = ("data", "train", "model", "precision")
+PRECISIONS = {"fp32": ("off", "fp32 (amp=off)"), "bf16": ("bf16", "bf16 autocast (amp=bf16)")}
 
 
 @dataclasses.dataclass
@@ -43,11 +46,13 @@ class BenchSettings:
     steps: int = 3             # training steps timed per path
     warmup: int = 2            # batches / steps run before timing (worker start, compile)
     repeats: int = 3           # interleaved rounds
-    parts: tuple = ("data", "train", "model")
+    parts: tuple = PARTS
 
     def __post_init__(self):
         if min(self.data_batches, self.steps, self.repeats) < 1 or self.warmup < 0:
             raise ValueError(f"benchmark settings must be positive (warmup >= 0): {self}")
+        if not self.parts or set(self.parts) - set(PARTS):
+            raise ValueError(f"--parts {','.join(self.parts)!r}: use a comma list of {', '.join(PARTS)}")
 
 
 def synthetic_items(folder: str, config: Config, per_class: int = 48, seed: int = 0) -> list:
@@ -174,28 +179,59 @@ def measure_training(config: Config, dataset, device: torch.device, settings: Be
             "wait_share": totals["wait"] / settings.steps / step_time}
 
 
+def _preloaded_batch(config: Config, dataset, device: torch.device):
+    """One training batch as views on ``device``: (x [N, 3, m, m], image labels)."""
+    loader = builders.train_loader(dataset, dataclasses.replace(config, num_workers=0), epoch=1, device=device)
+    return batch_views(next(iter(loader)), config, device)
+
+
+def _timed_steps(runs: dict, x, labels, device, supcon, settings: BenchSettings) -> dict:
+    """Steps of every set-up in ``runs`` ({name: _train_setup(...)}) on one batch, alternating
+    step by step (order reversed every step) so that load changes touch all alike.
+
+    Returns {name: {"step_s", "crops_s", "cpu_s"}} over the steps after ``warmup``.
+    """
+    totals = {name: [0.0, 0.0] for name in runs}
+    for step in range(settings.warmup + settings.steps):
+        for name in (list(runs) if step % 2 == 0 else list(runs)[::-1]):
+            model, optimizer, amp, scaler = runs[name]
+            _sync(device)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            _model_step(model, optimizer, scaler, x, labels, device, amp, supcon)
+            _sync(device)
+            if step >= settings.warmup:
+                totals[name][0] += time.perf_counter() - started
+                totals[name][1] += time.process_time() - cpu_started
+    return {name: {"step_s": wall / settings.steps, "crops_s": x.shape[0] * settings.steps / wall,
+                   "cpu_s": cpu / settings.steps} for name, (wall, cpu) in totals.items()}
+
+
 def measure_model(config: Config, dataset, device: torch.device, settings: BenchSettings) -> dict:
     """Training steps on one batch already on the device: the model's own step time."""
-    model, optimizer, amp, scaler = _train_setup(config, device)
+    x, labels = _preloaded_batch(config, dataset, device)
     supcon = SupConLoss(config.temperature, config.temperature)
-    loader = builders.train_loader(dataset, dataclasses.replace(config, num_workers=0), epoch=1, device=device)
-    x, labels = batch_views(next(iter(loader)), config, device)
-    for _ in range(settings.warmup):
-        _model_step(model, optimizer, scaler, x, labels, device, amp, supcon)
-    _sync(device)
-    started = time.perf_counter()
-    for _ in range(settings.steps):
-        _model_step(model, optimizer, scaler, x, labels, device, amp, supcon)
-    _sync(device)
-    step_time = (time.perf_counter() - started) / settings.steps
-    return {"step_s": step_time, "crops_s": crops_per_step(config) / step_time}
+    return _timed_steps({"model": _train_setup(config, device)}, x, labels, device, supcon, settings)["model"]
+
+
+def measure_precision(config: Config, dataset, device: torch.device, settings: BenchSettings) -> dict:
+    """The model step in fp32 (``amp=off``) and under bf16 autocast (``amp=bf16``), side by side.
+
+    Both models start from the same seed and train on the same preloaded batch, one step
+    of each in turn. Returns {"fp32": dict, "bf16": dict} (see ``_timed_steps``).
+    """
+    x, labels = _preloaded_batch(config, dataset, device)
+    supcon = SupConLoss(config.temperature, config.temperature)
+    runs = {name: _train_setup(dataclasses.replace(config, amp=amp), device)
+            for name, (amp, _) in PRECISIONS.items()}
+    return _timed_steps(runs, x, labels, device, supcon, settings)
 
 
 def run_benchmark(config: Config, items: list, device: torch.device, settings: BenchSettings) -> dict:
     """Every measurement, interleaved over ``settings.repeats`` rounds.
 
-    Returns {"paths": {path: {"data": [dict], "train": [dict]}}, "model": [dict], "notes": [str]},
-    one dict per round (see ``measure_data``, ``measure_training``, ``measure_model``).
+    Returns {"paths": {path: {"data": [dict], "train": [dict]}}, "model": [dict],
+    "precision": [{"fp32": dict, "bf16": dict}], "notes": [str]}, one dict per round (see
+    ``measure_data``, ``measure_training``, ``measure_model``, ``measure_precision``).
     """
     length = settings.warmup + max(settings.data_batches, settings.steps)
     datasets, notes = {}, []
@@ -204,7 +240,8 @@ def run_benchmark(config: Config, items: list, device: torch.device, settings: B
         datasets[path] = (dataset, path_config)
         if preload:
             notes.append(f"cache: {preload}")
-    results = {"paths": {path: {"data": [], "train": []} for path in PATHS}, "model": [], "notes": notes}
+    results = {"paths": {path: {"data": [], "train": []} for path in PATHS}, "model": [],
+               "precision": [], "notes": notes}
     for _ in range(settings.repeats):
         for path, (dataset, path_config) in datasets.items():
             if "data" in settings.parts:
@@ -214,6 +251,12 @@ def run_benchmark(config: Config, items: list, device: torch.device, settings: B
         if "model" in settings.parts:
             dataset, path_config = datasets["cached"]
             results["model"].append(measure_model(path_config, dataset, device, settings))
+        if "precision" in settings.parts:
+            dataset, path_config = datasets["cached"]
+            results["precision"].append(measure_precision(path_config, dataset, device, settings))
+    if device.type == "cuda":
+        notes.append(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2 ** 30:.2f} GiB "
+                     f"(torch.cuda.max_memory_allocated, whole benchmark)")
     return results
 
 
@@ -236,28 +279,57 @@ def speedups(results: dict, key: str = "crops_s") -> List[float]:
     return [r[key] / c[key] for c, r in zip(cached, released)]
 
 
+def bf16_speedups(rounds: List[dict], key: str = "step_s") -> List[float]:
+    """fp32 / bf16 model step time per round (``step_s`` wall clock, ``cpu_s`` CPU time)."""
+    return [r["fp32"][key] / r["bf16"][key] for r in rounds]
+
+
+def format_precision(rounds: List[dict], device: torch.device) -> List[str]:
+    """Rows of the fp32 / bf16 comparison and the line ``bf16 speedup: X.XX`` ([] when not measured)."""
+    if not rounds:
+        return []
+    cpu = device.type == "cpu"
+    lines = ["", f"{'precision (model only, same batch)':<34}{'crops/s':>22}{'CPU s/step' if cpu else '':>24}"
+                 f"{'train step (s)':>24}"]
+    for name, (_, label) in PRECISIONS.items():
+        cpu_column = _spread([r[name]["cpu_s"] for r in rounds], digits=3) if cpu else ""
+        lines.append(f"{label:<34}{_spread([r[name]['crops_s'] for r in rounds]):>22}{cpu_column:>24}"
+                     f"{_spread([r[name]['step_s'] for r in rounds], digits=3):>24}")
+    ratios = bf16_speedups(rounds)
+    detail = ", ".join(f"{r:.2f}" for r in ratios)
+    if cpu:
+        detail += "; CPU time " + ", ".join(f"{r:.2f}" for r in bf16_speedups(rounds, "cpu_s"))
+    lines += [f"fp32 / bf16 step time, per round: {detail}",
+              f"bf16 speedup: {statistics.median(ratios):.2f}"]
+    return lines
+
+
 def format_table(results: dict, config: Config, config_name: str, device: torch.device,
                  settings: BenchSettings) -> str:
-    """The report: a header, one row per data path and the model-only row; ends with ``speedup: X.XX``."""
+    """The report: a header, one row per data path, the model-only row, the fp32 / bf16 rows
+    with ``bf16 speedup: X.XX``; ends with the data path's ``speedup: X.XX``."""
     crops = builders.crop_settings(config)
     threads = f", {torch.get_num_threads()} torch threads" if device.type == "cpu" else ""
     lines = [f"config {config_name} on {device}{threads}: {config.batch_size} items x {config.class_num} "
              f"classes x {crops['crop_num']} crops of {crops['multi_size']} px = {crops_per_step(config)} "
              f"crops/step from {config.crop_size} px images resized to {config.resize_size}; "
              f"{config.num_workers} loader workers; median [min-max] of {settings.repeats} rounds",
-             *results["notes"], "",
-             f"{'path':<34}{'data crops/s':>22}{'CPU ms/1k crops':>20}{'train step (s)':>24}"
-             f"{'data % of step':>18}{'waiting %':>16}"]
-    for path, (_, label) in PATHS.items():
-        data, train = results["paths"][path]["data"], results["paths"][path]["train"]
-        lines.append(f"{label:<34}{_spread([d['crops_s'] for d in data]):>22}"
-                     f"{_spread([d['cpu_ms_per_kcrop'] for d in data]):>20}"
-                     f"{_spread([t['step_s'] for t in train], digits=3):>24}"
-                     f"{_spread([t['data_share'] for t in train], 100, 1):>18}"
-                     f"{_spread([t['wait_share'] for t in train], 100, 1):>16}")
-    model = results["model"]
-    lines.append(f"{'model only (preloaded batch)':<34}{_spread([m['crops_s'] for m in model]):>22}{'-':>20}"
-                 f"{_spread([m['step_s'] for m in model], digits=3):>24}{'-':>18}{'-':>16}")
+             f"train and model rows: amp={config.amp}, {resolve_amp(config.amp, device).describe()}",
+             *results["notes"]]
+    if set(settings.parts) & {"data", "train", "model"}:
+        lines += ["", f"{'path':<34}{'data crops/s':>22}{'CPU ms/1k crops':>20}{'train step (s)':>24}"
+                      f"{'data % of step':>18}{'waiting %':>16}"]
+        for path, (_, label) in PATHS.items():
+            data, train = results["paths"][path]["data"], results["paths"][path]["train"]
+            lines.append(f"{label:<34}{_spread([d['crops_s'] for d in data]):>22}"
+                         f"{_spread([d['cpu_ms_per_kcrop'] for d in data]):>20}"
+                         f"{_spread([t['step_s'] for t in train], digits=3):>24}"
+                         f"{_spread([t['data_share'] for t in train], 100, 1):>18}"
+                         f"{_spread([t['wait_share'] for t in train], 100, 1):>16}")
+        model = results["model"]
+        lines.append(f"{'model only (preloaded batch)':<34}{_spread([m['crops_s'] for m in model]):>22}{'-':>20}"
+                     f"{_spread([m['step_s'] for m in model], digits=3):>24}{'-':>18}{'-':>16}")
+    lines += format_precision(results["precision"], device)
     ratios = speedups(results)
     if ratios:
         lines += ["", "data path, cached / released, per round: crops/s "

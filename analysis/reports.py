@@ -10,6 +10,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from analysis.open_set_report import (OPEN_SET_HEADER, OPEN_SET_NOTE, open_set_csv_columns,
+                                      open_set_csv_values, open_set_table)
+
 
 def percent(value: Optional[float]) -> str:
     return "-" if value is None else f"{100.0 * value:.2f}"
@@ -44,17 +47,31 @@ def comparison_table(records: Sequence[dict]) -> str:
     return markdown_table(header, rows)
 
 
+def _method_tables(records: Sequence[dict], class_names: Sequence[str]) -> List[str]:
+    """The detail table of one method, then its open-set table when it has one."""
+    parts = [detail_table(records, class_names), ""]
+    open_rows = open_set_table(records)
+    if open_rows:
+        parts += [markdown_table(OPEN_SET_HEADER, open_rows), ""]
+    return parts
+
+
 def results_markdown(records: Sequence[dict], class_names: Dict[str, List[str]]) -> str:
-    """The cross-test report: one detail table, or a comparison plus one detail table per method."""
+    """The cross-test report: one detail table, or a comparison plus one detail table per method
+    (each followed by its open-set table when the run scored the open set)."""
     methods = list(dict.fromkeys(r["method"] for r in records))
-    note = "Metrics in %; macro averages over the classes that are true or predicted in each list (scikit-learn)."
+    notes = ["Metrics in %; macro averages over the classes that are true or predicted in each list (scikit-learn)."]
+    if any(r.get("open_list") for r in records):
+        notes.append("An open-set list (labels -1) has no known class: '-' for its accuracy and recalls.")
+    if any(r.get("open_set") for r in records):
+        notes.append(OPEN_SET_NOTE)
     if len(methods) == 1:
-        return detail_table(records, class_names[methods[0]]) + "\n\n" + note + "\n"
+        return "\n".join(_method_tables(records, class_names[methods[0]]) + notes) + "\n"
     parts = [comparison_table(records), ""]
     for method in methods:
-        parts += [f"### {method}", "", detail_table([r for r in records if r["method"] == method],
-                                                   class_names[method]), ""]
-    return "\n".join(parts + [note]) + "\n"
+        parts += [f"### {method}", ""] + _method_tables([r for r in records if r["method"] == method],
+                                                          class_names[method])
+    return "\n".join(parts + notes) + "\n"
 
 
 def write_rows_csv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
@@ -80,15 +97,23 @@ def write_results(out_dir: str, records: Sequence[dict], class_names: Dict[str, 
     with open(paths["md"], "w", encoding="utf-8") as handle:
         handle.write(results_markdown(records, class_names))
     most = max((len(names) for names in class_names.values()), default=0)
+    open_columns = open_set_csv_columns(records)
     header = ["test", "method", "list", "n_images", "n_skipped", "acc", "macro_f1", "macro_recall"] + \
-             [f"recall_{k}" for k in range(most)]
-    rows = [[r["test"], r["method"], r["list"], r["n_images"], r["n_skipped"], r["acc"], r["f1"],
-             r["recall"]] + ["" if v is None else v for v in r["per_class_recall"]] for r in records]
+             [f"recall_{k}" for k in range(most)] + (["open_list"] + open_columns if open_columns else [])
+    rows = []
+    for r in records:
+        recalls = ["" if v is None else v for v in r["per_class_recall"]]
+        recalls += [""] * (most - len(recalls))
+        extra = [int(r.get("open_list", False))] + open_set_csv_values(r, open_columns) if open_columns else []
+        rows.append([r["test"], r["method"], r["list"], r["n_images"], r["n_skipped"], r["acc"], r["f1"],
+                     r["recall"]] + recalls + extra)
     write_rows_csv(paths["csv"], header, rows)
     payload = [{**r, "class_names": class_names[r["method"]]} for r in records]
     write_json(paths["json"], {"class_names": class_names, "results": payload})
     paths["confusion"] = []
     for r in records:
+        if r["confusion"] is None:          # open-set list: no true class (see pred_counts)
+            continue
         stem = f"confusion_{r['test']}" + (f"_{r['method']}" if r["method"] else "")
         title = f"{r['test']}" + (f" ({r['method']})" if r["method"] else "") + \
                 f": acc {percent(r['acc'])}%, {r['n_images']} images"

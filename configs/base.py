@@ -15,9 +15,10 @@ class Config:
     seed: int = 0                       # released seed
     device: str = "auto"                # auto | cpu | cuda | cuda:N (the CLI --device wins)
     num_workers: int = 4                # DataLoader worker processes
-    amp: str = "auto"                   # auto (bf16 on CUDA, off on CPU) | off | bf16 | fp16
-    channels_last: bool = True          # NHWC memory format on CUDA (ignored on CPU)
-    compile: bool = False               # torch.compile the backbone (CUDA only)
+    amp: str = "auto"                   # auto | off (fp32, bit-exact) | bf16 | fp16 (CUDA); auto = bf16 on CUDA
+    #                                     and on CPUs with native bf16 (AMX, AVX512-BF16), else fp32 (engine.device)
+    channels_last: bool = True          # NHWC memory format of the training network (CUDA and CPU)
+    compile: bool = False               # torch.compile the network (CUDA only; ignored on CPU)
     data_pipeline: str = "batched"      # batched: decode once, resize/crop as tensors | pil: released per-image Pillow path
     image_cache_gb: float = 8.0         # batched stage 2: decoded uint8 training images kept in memory, per process
 
@@ -60,6 +61,9 @@ class Config:
 
     # --- stage-1 pre-training only ---
     pretrain_crop: int = 128            # random crop of the source image before transforming
+    pretrain_val_per_class: int = 10    # validation images per transformation (170 x 10)
+    pretrain_multiscale: bool = False   # True: random-side squares resized to pretrain_crop (large photos)
+    pretrain_images_per_label: int = 1  # source images per item sharing one transformation (SupCon positives)
 
 
 CHOICES = {

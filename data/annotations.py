@@ -2,24 +2,28 @@
 
 Pre-training lists hold ``path`` only. Paths are kept exactly as written: relative
 to the working directory or absolute. Every error names the file and the line.
+Label ``-1`` (``UNKNOWN_LABEL``) means "no known architecture": it marks the images of
+open-set lists (e.g. ``toy_test_unseen_arch.txt``) and is read only with ``allow_unknown=True``.
 """
 import os
 from typing import List, Optional, Sequence, Tuple
 
 Item = Tuple[str, int]
+UNKNOWN_LABEL = -1
 
 
 def read_annotations(path: str, class_num: Optional[int] = None,
-                     with_labels: bool = True) -> List[Item]:
+                     with_labels: bool = True, allow_unknown: bool = False) -> List[Item]:
     """Read an annotation file into ``[(image_path, label), ...]``.
 
     Args:
         path: the list file.
         class_num: when given, every label must lie in ``0..class_num-1``.
         with_labels: False for pre-training lists (``path`` only); labels are then -1.
+        allow_unknown: also accept label -1 ("no known architecture"), for open-set lists.
     Raises:
-        ValueError: missing file, empty list, malformed line or label out of range,
-            naming the file and the 1-based line number.
+        ValueError: missing file, empty list, malformed line, label out of range or a -1
+            where ``allow_unknown`` is False, naming the file and the 1-based line number.
     """
     if not os.path.isfile(path):
         raise ValueError(f"annotation file not found: {path!r} "
@@ -30,14 +34,14 @@ def read_annotations(path: str, class_num: Optional[int] = None,
             line = raw.rstrip("\r\n")
             if not line.strip():
                 continue
-            items.append(_parse_line(line, path, number, class_num, with_labels))
+            items.append(_parse_line(line, path, number, class_num, with_labels, allow_unknown))
     if not items:
         raise ValueError(f"annotation file {path!r} holds no images")
     return items
 
 
 def _parse_line(line: str, path: str, number: int, class_num: Optional[int],
-                with_labels: bool) -> Item:
+                with_labels: bool, allow_unknown: bool) -> Item:
     fields = line.split("\t")
     if not with_labels:
         if len(fields) > 2:
@@ -49,6 +53,12 @@ def _parse_line(line: str, path: str, number: int, class_num: Optional[int],
         label = int(fields[1])
     except ValueError:
         raise ValueError(f"{path}:{number}: label {fields[1]!r} is not an integer") from None
+    if label == UNKNOWN_LABEL:
+        if allow_unknown:
+            return fields[0], label
+        raise ValueError(f"{path}:{number}: label -1 means 'no known architecture' and is accepted "
+                         f"only in open-set lists (such as *_test_unseen_arch.txt, read with "
+                         f"allow_unknown=True); this list needs labels 0..K-1")
     if label < 0 or (class_num is not None and label >= class_num):
         bound = f"0..{class_num - 1}" if class_num is not None else ">= 0"
         raise ValueError(f"{path}:{number}: label {label} outside {bound}; "
@@ -69,9 +79,13 @@ def write_annotations(path: str, items: Sequence[Item], with_labels: bool = True
 
 
 def group_by_label(items: Sequence[Item], class_num: int) -> List[List[str]]:
-    """Return one list of paths per class; a class with no image is an error."""
+    """Return one list of paths per class; a class with no image, or a label outside
+    ``0..class_num-1`` (an unknown -1 included: it has no class to train), is an error."""
     groups: List[List[str]] = [[] for _ in range(class_num)]
     for image_path, label in items:
+        if not 0 <= label < class_num:
+            raise ValueError(f"image {image_path!r} has label {label}, outside 0..{class_num - 1}; "
+                             f"lists of unknown architectures (-1) are for testing only")
         groups[label].append(image_path)
     empty = [k for k, group in enumerate(groups) if not group]
     if empty:

@@ -27,9 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import default_collate
-
-from data.datasets import BalancedMultiCropDataset
+from data.datasets import BalancedMultiCropDataset, collate_squares
 
 
 def _resize_float_like_pil(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -42,8 +40,15 @@ def _resize_float_like_pil(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.to(torch.uint8)
 
 
-def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 [N, C, h, w] -> uint8 [N, C, size, size], PIL-style bicubic (see module docstring)."""
+def resize_batch(images, size: int) -> torch.Tensor:
+    """uint8 [N, C, h, w] -> uint8 [N, C, size, size], PIL-style bicubic (see module docstring).
+
+    ``images`` may also be a list of uint8 [C, h_i, w_i] squares of different sides (a batch
+    that mixes image sizes): each side is resized straight to ``size`` in one call per side,
+    and the result keeps the list's order.
+    """
+    if isinstance(images, (list, tuple)):
+        return _resize_mixed(list(images), size)
     if images.dtype != torch.uint8:
         raise ValueError(f"resize_batch expects uint8 images (0..255), got {images.dtype}")
     if images.shape[-1] == size and images.shape[-2] == size:
@@ -51,6 +56,30 @@ def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
     if images.device.type == "cpu":        # fastest on channels_last input; output keeps the format
         return F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
     return _resize_float_like_pil(images, size)
+
+
+def _resize_mixed(squares: list, size: int) -> torch.Tensor:
+    """List of uint8 [C, h_i, w_i] -> uint8 [N, C, size, size], one batched resize per distinct shape."""
+    if not squares:
+        raise ValueError("resize_batch got an empty list of images")
+    first = squares[0]
+    out = torch.empty(len(squares), first.shape[0], size, size, dtype=torch.uint8, device=first.device)
+    by_shape: dict = {}
+    for position, square in enumerate(squares):
+        by_shape.setdefault(tuple(square.shape), []).append(position)
+    for positions in by_shape.values():
+        group = torch.stack([squares[p] for p in positions])
+        if group.device.type == "cpu":
+            group = group.contiguous(memory_format=torch.channels_last)   # the fast CPU kernel's layout
+        out[positions] = resize_batch(group, size)
+    return out
+
+
+def to_device(images, device: torch.device):
+    """A batch of images (one tensor, or a list of squares of different sides) on ``device``."""
+    if isinstance(images, (list, tuple)):
+        return [image.to(device, non_blocking=True) for image in images]
+    return images.to(device, non_blocking=True)
 
 
 def gather_crops(images: torch.Tensor, offsets: torch.Tensor, crop: int) -> torch.Tensor:
@@ -82,14 +111,14 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     return out.div_(127.5).sub_(1.0)
 
 
-def resize_crop_normalise(images: torch.Tensor, offsets: torch.Tensor, size: int,
-                          crop: int) -> torch.Tensor:
-    """uint8 [N, 3, s, s] + offsets [N, n, 2] -> float crops [N, n, 3, crop, crop] of the size-px image."""
+def resize_crop_normalise(images, offsets: torch.Tensor, size: int, crop: int) -> torch.Tensor:
+    """uint8 [N, 3, s, s] (or a list of N squares) + offsets [N, n, 2] -> float crops [N, n, 3, crop, crop]
+    of the size-px images."""
     return normalise(gather_crops(resize_batch(images, size), offsets, crop))
 
 
-def resize_normalise(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 [N, 3, s, s] -> normalised whole images [N, 3, size, size] (evaluation)."""
+def resize_normalise(images, size: int) -> torch.Tensor:
+    """uint8 [N, 3, s, s] (or a list of N squares) -> normalised whole images [N, 3, size, size] (evaluation)."""
     return normalise(resize_batch(images, size))
 
 
@@ -107,11 +136,11 @@ class CropCollate:
         self.size, self.crop = size, crop
 
     def __call__(self, items):
-        _, offsets, labels = default_collate([(0, offset, label) for _, offset, label in items])
+        images, offsets, labels = collate_squares(items)
         batch, group = labels.shape
-        pixels = torch.stack([images.permute(0, 2, 3, 1) for images, _, _ in items])   # [B, G, s, s, 3]
-        squares = pixels.flatten(0, 1).permute(0, 3, 1, 2)                  # channels_last [B*G, 3, s, s]
-        views = resize_crop_normalise(squares, offsets.flatten(0, 1), self.size, self.crop)
+        if isinstance(images, torch.Tensor):                   # one side: [B, G, 3, s, s] -> [B*G, 3, s, s]
+            images = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+        views = resize_crop_normalise(images, offsets.flatten(0, 1), self.size, self.crop)
         return views.reshape(batch, group, *views.shape[1:]), offsets, labels
 
 

@@ -10,17 +10,19 @@ labels [G]. Randomness comes from ``np.random.default_rng((seed, epoch, index))`
 so an item is the same whatever the worker count, and a resumed run sees the same
 data as an uninterrupted one. Call ``set_epoch`` before each epoch.
 """
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from data.image_io import ImageLoadError, load_rgb
 from data.preprocess import (centre_square, crop_offsets, final_size, multi_crop,
-                             prepare_whole, ship_size, to_normalised_tensor, to_ship)
+                             prepare_whole, to_normalised_tensor, to_ship)
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -36,6 +38,7 @@ class _CropGeometry:
         self.second_resize_size, self.multi_size = second_resize_size, multi_size
         self.crop_num, self.pipeline, self.seed = crop_num, pipeline, seed
         self.epoch = 0
+        self._orders: dict = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -43,16 +46,71 @@ class _CropGeometry:
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, self.epoch, index))
 
+    def pick(self, stream: int, index: int, count: int, slot: int = 0, slots: int = 1) -> int:
+        """Which of ``count`` images item ``index`` of this epoch uses from ``stream`` (a class);
+        an item that takes ``slots`` images of one stream asks for each ``slot``.
+
+        Each stream reads an endless chain of seeded permutations of its images, epoch after
+        epoch (slot s of item i of epoch e is position (e * len(self) + i) * slots + s): an epoch
+        of any length draws fresh images, consecutive epochs cover every image before repeating
+        one, and the choice depends only on (seed, stream, epoch, index), so a resumed run sees
+        the same data.
+        """
+        cycle, offset = divmod((self.epoch * len(self) + index) * slots + slot, count)
+        key = (stream, cycle, count)
+        if key not in self._orders:
+            if len(self._orders) >= 64:                    # only a few cycles are in use at a time
+                self._orders.clear()
+            self._orders[key] = np.random.default_rng((self.seed, stream, cycle)).permutation(count)
+        return int(self._orders[key][offset])
+
     def make_views(self, array: np.ndarray, rng: np.random.Generator):
         """uint8 [h, w, 3] (already square) -> (views, offsets [n, 2])."""
         size = final_size(self.resize_size, self.second_resize_size)
         offsets = crop_offsets(size, self.multi_size, self.crop_num, rng)
         if self.pipeline == "batched":
-            square = to_ship(array, self.crop_size, self.resize_size, self.second_resize_size)
+            square = to_ship(array, self.resize_size, self.second_resize_size)
             return torch.from_numpy(square).permute(2, 0, 1), torch.from_numpy(offsets)
         whole = prepare_whole(Image.fromarray(array), self.crop_size, self.resize_size,
                               self.second_resize_size)
         return multi_crop(whole, offsets, self.multi_size), torch.from_numpy(offsets)
+
+
+def stack_squares(squares: Sequence[torch.Tensor]):
+    """One tensor [N, ...] when the squares share a shape, else the list itself.
+
+    The fast path ships each square at its own side (``to_ship``); a batch that mixes sides
+    stays a list, and ``data.batched.resize_batch`` resizes it side by side.
+    """
+    if all(square.shape == squares[0].shape for square in squares):
+        return torch.stack(list(squares))
+    return list(squares)
+
+
+def collate_squares(items):
+    """``collate_fn`` for items whose first element may be squares of different sides.
+
+    Like ``default_collate``, except that first elements of different shapes (or lists of
+    them) are flattened into one list of squares instead of failing.
+    """
+    firsts = [item[0] for item in items]
+    rest = default_collate([(0, *item[1:]) for item in items])[1:]
+    if all(isinstance(first, torch.Tensor) and first.shape == firsts[0].shape for first in firsts):
+        return (torch.stack(firsts), *rest)
+    return (_flatten_squares(firsts), *rest)
+
+
+def _flatten_squares(firsts: list) -> list:
+    """Items' squares, in order: a [3, s, s] square, a [G, 3, s, s] stack or a list of squares each."""
+    flat = []
+    for first in firsts:
+        if isinstance(first, list):
+            flat.extend(first)
+        elif first.dim() == 4:
+            flat.extend(first.unbind(0))
+        else:
+            flat.append(first)
+    return flat
 
 
 class BalancedMultiCropDataset(_CropGeometry, Dataset):
@@ -60,7 +118,9 @@ class BalancedMultiCropDataset(_CropGeometry, Dataset):
 
     Args:
         groups: ``groups[k]`` lists the image paths of class k (all non-empty).
-        length: items per epoch (default: the largest class's size).
+        length: items per epoch (default: the largest class's size). Which image of each
+            class an item holds comes from ``pick``: every epoch draws fresh images and
+            consecutive epochs cover all of them, whatever ``length`` is.
         augment: optional ``fn(uint8 image, rng) -> image`` applied before resizing
             (random post-processings for robustness training).
     Item: (images [K, ...], offsets [K, n, 2], labels [K] = 0..K-1).
@@ -95,14 +155,14 @@ class BalancedMultiCropDataset(_CropGeometry, Dataset):
     def __getitem__(self, index: int):
         rng = self.rng(index)
         views, offsets = [], []
-        for label in range(len(self.groups)):
-            array = self._load(label, index % len(self.groups[label]))
+        for label, group in enumerate(self.groups):
+            array = self._load(label, self.pick(label, index, len(group)))
             if self.augment is not None:
                 array = self.augment(array, rng)
             view, offset = self.make_views(array, rng)
             views.append(view)
             offsets.append(offset)
-        return torch.stack(views), torch.stack(offsets), torch.arange(len(self.groups))
+        return stack_squares(views), torch.stack(offsets), torch.arange(len(self.groups))
 
 
 class TransformDataset(_CropGeometry, Dataset):
@@ -110,16 +170,43 @@ class TransformDataset(_CropGeometry, Dataset):
 
     Args:
         paths: source images (real photos); transforms: ``[(name, fn(image, rng))]``.
-    Training item: (images [1, ...], offsets [1, n, 2], labels [1] = transformation index).
+        images_per_label: source images per item that get the same transformation (1 in the
+            released code). With 170 classes a batch rarely holds one transformation twice, so
+            the contrastive loss only finds positives among an image's own crops; 2 gives every
+            image a positive from another photo, a pull towards the transformation, not the content.
+        multiscale: take a square of random side (log-uniform between ``pretrain_crop`` and the
+            short side) resized to ``pretrain_crop`` instead of a plain crop, for large photos
+            whose plain crops would be far smoother than the images to attribute (the toy zoo).
+    Training item: (images [G, ...], offsets [G, n, 2], labels [G] = transformation index),
+    G = ``images_per_label``.
     """
 
     def __init__(self, paths: Sequence[str], transforms: Sequence, pretrain_crop: int,
                  resize_size: int, multi_size: int, crop_num: int, pipeline: str = "pil",
-                 seed: int = 0, length: int = 0):
+                 seed: int = 0, length: int = 0, multiscale: bool = False, images_per_label: int = 1):
         super().__init__(pretrain_crop, resize_size, 0, multi_size, crop_num, pipeline, seed)
-        self.paths, self.transforms = list(paths), list(transforms)
+        self.paths, self.transforms, self.multiscale = list(paths), list(transforms), multiscale
+        if images_per_label < 1:
+            raise ValueError(f"pretrain_images_per_label must be >= 1, got {images_per_label}")
+        self.images_per_label = images_per_label
         self.length = length or len(self.paths)
         self.failed: set = set()
+        self.decoded: dict = {}             # path -> read-only uint8 image (``preload``)
+
+    def preload(self, limit_bytes: int, threads: int = 4) -> dict:
+        """Decode source images once, in order, up to ``limit_bytes`` (few, large photos are the
+        toy case); the rest is decoded per item. Returns {"images", "bytes", "seconds", "complete"}."""
+        started, used = time.perf_counter(), 0
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for path, array in zip(self.paths, pool.map(_decode_or_none, self.paths)):
+                if array is None:
+                    continue                 # reported when an item reads it
+                if used + array.nbytes > limit_bytes:
+                    break
+                array.flags.writeable = False
+                self.decoded[path], used = array, used + array.nbytes
+        return {"images": len(self.decoded), "bytes": used, "seconds": time.perf_counter() - started,
+                "complete": len(self.decoded) == len(self.paths)}
 
     def __len__(self) -> int:
         return self.length
@@ -131,7 +218,10 @@ class TransformDataset(_CropGeometry, Dataset):
             if path in self.failed:
                 continue
             try:
-                return random_square(np.asarray(load_rgb(path)), self.crop_size, rng)
+                array = self.decoded[path] if path in self.decoded else np.asarray(load_rgb(path))
+                if self.multiscale:
+                    return random_zoomed_square(array, self.crop_size, rng)
+                return random_square(array, self.crop_size, rng)
             except ImageLoadError as error:
                 self.failed.add(path)
                 warnings.warn(f"skipping unreadable pre-training image: {error}")
@@ -139,11 +229,34 @@ class TransformDataset(_CropGeometry, Dataset):
 
     def __getitem__(self, index: int):
         rng = self.rng(index)
-        array = self.source(index, rng)
         label = int(rng.integers(len(self.transforms)))
-        array = self.transforms[label][1](array, rng)
-        view, offsets = self.make_views(array, rng)
-        return view[None], offsets[None], torch.tensor([label])
+        views, offsets = [], []
+        for slot in range(self.images_per_label):
+            array = self.source(self.pick(0, index, len(self.paths), slot, self.images_per_label), rng)
+            view, offset = self.make_views(self.transforms[label][1](array, rng), rng)
+            views.append(view)
+            offsets.append(offset)
+        labels = torch.full((self.images_per_label,), label, dtype=torch.long)
+        return stack_squares(views), torch.stack(offsets), labels
+
+
+def _decode_or_none(path: str) -> Optional[np.ndarray]:
+    try:
+        return np.asarray(load_rgb(path))
+    except ImageLoadError:
+        return None
+
+
+def random_zoomed_square(array: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    """A random square of log-uniform side in [``side``, short side], resized to ``side`` px with
+    PIL bicubic (antialiased), as the toy zoo cuts its real crops."""
+    height, width = array.shape[:2]
+    if min(height, width) <= side:
+        return random_square(array, side, rng)
+    span = int(round(np.exp(rng.uniform(np.log(side), np.log(min(height, width))))))
+    top, left = int(rng.integers(height - span + 1)), int(rng.integers(width - span + 1))
+    square = Image.fromarray(np.ascontiguousarray(array[top:top + span, left:left + span]))
+    return np.asarray(square.resize((side, side), Image.BICUBIC), dtype=np.uint8)
 
 
 def random_square(array: np.ndarray, side: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
@@ -197,7 +310,7 @@ class WholeImageDataset(Dataset):
             warnings.warn(f"skipping unreadable test image: {error}")
             return self.placeholder(), label, index, False
         if self.pipeline == "batched":
-            square = to_ship(array, self.crop_size, self.resize_size, self.second)
+            square = to_ship(array, self.resize_size, self.second)
             return torch.from_numpy(square).permute(2, 0, 1), label, index, True
         whole = prepare_whole(Image.fromarray(array), self.crop_size, self.resize_size, self.second)
         return to_normalised_tensor(whole), label, index, True
@@ -206,16 +319,18 @@ class WholeImageDataset(Dataset):
         if self.pipeline == "pil":
             size = final_size(self.resize_size, self.second)
             return torch.zeros(3, size, size)
-        side = ship_size(self.crop_size, self.resize_size, self.second)
+        side = self.resize_size if self.second else self.crop_size   # any side: never resized
         return torch.zeros(3, side, side, dtype=torch.uint8)
 
 
 class TransformEvalDataset(Dataset):
     """Stage-1 validation: deterministic (image, transformation) pairs as whole images.
 
-    Item i uses image ``i % len(paths)``, its centre ``pretrain_crop`` square and
-    transformation ``i % len(transforms)``, with a generator seeded by (seed, i);
-    ``length`` defaults to enough items for every transformation twice.
+    Item i uses transformation t = ``i % len(transforms)`` on the centre ``pretrain_crop``
+    square of image ``(i // len(transforms) + t * per_class) % len(paths)``, with a generator
+    seeded by (seed, i): each transformation sees ``per_class`` consecutive images (distinct
+    when there are enough), and the transformations spread over all images;
+    ``length`` defaults to every transformation ten times (``pretrain_val_per_class``).
     Item: (image, label, index, ok) like ``WholeImageDataset``.
     """
 
@@ -223,14 +338,15 @@ class TransformEvalDataset(Dataset):
                  resize_size: int, pipeline: str = "pil", seed: int = 0, length: int = 0):
         self.paths, self.transforms = list(paths), list(transforms)
         self.crop, self.resize_size, self.pipeline, self.seed = pretrain_crop, resize_size, pipeline, seed
-        self.length = length or max(len(self.paths), 2 * len(self.transforms))
+        self.length = length or 10 * len(self.transforms)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int):
         label = index % len(self.transforms)
-        path = self.paths[index % len(self.paths)]
+        per_class = -(-self.length // len(self.transforms))
+        path = self.paths[(index // len(self.transforms) + label * per_class) % len(self.paths)]
         try:
             array = random_square(np.asarray(load_rgb(path)), self.crop)
         except ImageLoadError as error:

@@ -62,21 +62,15 @@ def final_size(resize_size: int, second_resize_size: Optional[int]) -> int:
     return second_resize_size or resize_size
 
 
-def ship_size(crop_size: int, resize_size: int, second_resize_size: Optional[int]) -> int:
-    """Side of the uint8 image the fast path hands to the device, which does the last resize.
+def to_ship(array: np.ndarray, resize_size: int, second_resize_size: int) -> np.ndarray:
+    """Square uint8 [h, h, 3] -> the uint8 image the fast path hands to the device, which does the last resize.
 
-    Without a second resize that is the square source (``crop_size``); with one, the
-    first resize (to ``resize_size``) happens on the CPU and only the second on the device.
+    Without a second resize that is the square itself, at whatever side it has, so the device
+    resizes it straight to ``resize_size`` as PIL does (squares of other sides than
+    ``crop_size`` are not resized twice); with one, the first resize (to ``resize_size``)
+    happens here with PIL and only the second on the device. Always a writable copy (cached
+    arrays are read-only), safe for ``torch.from_numpy``.
     """
-    return resize_size if second_resize_size else crop_size
-
-
-def to_ship(array: np.ndarray, crop_size: int, resize_size: int, second_resize_size: int) -> np.ndarray:
-    """Square uint8 [h, h, 3] -> uint8 [s, s, 3] at ``ship_size`` (PIL bicubic only when the side differs).
-
-    Always a writable copy (cached arrays are read-only), safe for ``torch.from_numpy``.
-    """
-    side = ship_size(crop_size, resize_size, second_resize_size)
-    if array.shape[:2] != (side, side):
-        return np.array(Image.fromarray(array).resize((side, side), Image.BICUBIC), dtype=np.uint8)
+    if second_resize_size and array.shape[:2] != (resize_size, resize_size):
+        return np.array(Image.fromarray(array).resize((resize_size, resize_size), Image.BICUBIC), dtype=np.uint8)
     return np.array(array, dtype=np.uint8)

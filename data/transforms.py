@@ -144,6 +144,16 @@ def pretrain_transforms() -> List[Tuple[str, Transform]]:
     return list(_TABLE)
 
 
+FAMILIES = ("jpeg", "double_jpeg", "gaussian_blur", "median_blur", "resize", "noise")
+
+
+def transform_families() -> List[str]:
+    """The family of each of the 170 transformations, in label order (SPEC section 5's six groups)."""
+    prefixes = (("double_jpeg_", "double_jpeg"), ("jpeg_", "jpeg"), ("gaussian_blur_", "gaussian_blur"),
+                ("median_blur_", "median_blur"), ("resize_", "resize"), ("gaussian_noise_", "noise"))
+    return [next(family for prefix, family in prefixes if name.startswith(prefix)) for name, _ in _TABLE]
+
+
 def apply_transform(index: int, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Apply transformation ``index`` (0..169) to an RGB uint8 ``[H, W, 3]`` image.
 

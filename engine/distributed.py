@@ -1,10 +1,12 @@
 """Single-process and torchrun (DistributedDataParallel) execution.
 
 ``DistContext.from_env(device)`` reads torchrun's variables (WORLD_SIZE, RANK,
-LOCAL_RANK); with one process everything is a no-op. CUDA ranks use NCCL, one GPU
+LOCAL_RANK); without torchrun everything is a no-op, while ``torchrun --nproc_per_node=1``
+does start a process group and DDP (a one-GPU check of the NCCL path). CUDA ranks use NCCL, one GPU
 each (cuda:LOCAL_RANK), with SyncBatchNorm; CPU ranks use gloo, where BatchNorm
 statistics stay per rank (SyncBatchNorm needs CUDA). Only rank 0 writes: it logs,
-validates and saves while the other ranks wait at a barrier (hence the long timeout).
+validates and saves while the other ranks wait for its decision (hence the long timeout);
+an error on rank 0 there, or a non-finite loss on any rank, stops every rank at once.
 """
 import datetime
 import os
@@ -17,19 +19,25 @@ import torch.distributed as torch_dist
 TIMEOUT = datetime.timedelta(minutes=60)   # rank 0 validates a whole list while the others wait
 
 
+class RankFailedError(RuntimeError):
+    """Raised on the other ranks when rank 0 reports that its work failed."""
+
+
 @dataclass
 class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    launched: bool = False              # started by torchrun: a process group, DDP (even for 1 process)
 
     @classmethod
     def from_env(cls, device: Optional[torch.device] = None) -> "DistContext":
         """Join torchrun's process group: NCCL when training on CUDA, gloo on CPU."""
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size == 1:
+        if "RANK" not in os.environ:        # a plain `python main.py`: no process group
             return cls()
-        context = cls(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        context = cls(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")),
+                      launched=True)
         if not torch_dist.is_initialized():
             on_cuda = (device.type if device is not None else
                        "cuda" if torch.cuda.is_available() else "cpu") == "cuda"
@@ -44,7 +52,7 @@ class DistContext:
 
     def device(self, requested: torch.device) -> torch.device:
         """Each rank uses its own GPU; CPU ranks share the CPU."""
-        if self.world_size > 1 and requested.type == "cuda":
+        if self.launched and requested.type == "cuda":
             torch.cuda.set_device(self.local_rank)
             return torch.device("cuda", self.local_rank)
         return requested
@@ -57,7 +65,7 @@ class DistContext:
         rank from ``gather_with_grad`` features, sums its gradients back to each rank
         W times, which the average turns into the global-batch gradient as well.
         """
-        if self.world_size == 1:
+        if not self.launched:
             return model
         if device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -79,21 +87,34 @@ class DistContext:
         of the gradients of its own slice (what ``wrap``'s gradient average expects)."""
         return _GatherWithGrad.apply(tensor, self.rank, self.world_size)
 
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            on_nccl = torch_dist.get_backend() == "nccl"
-            torch_dist.barrier(device_ids=[self.local_rank] if on_nccl else None)
+    def follow_main(self, value: int, device: torch.device, failed: bool = False) -> int:
+        """Rank 0's ``value`` on every rank (decisions such as early stopping); the other ranks
+        wait here while rank 0 validates.
 
-    def broadcast_int(self, value: int, device: torch.device) -> int:
-        """Rank 0's ``value`` on every rank (decisions such as early stopping)."""
-        if self.world_size == 1:
+        Rank 0 passes ``failed=True`` when its own work raised: every other rank then raises
+        at once instead of blocking in the next collective until the timeout.
+        """
+        if not self.launched:
             return value
-        tensor = torch.tensor([value], dtype=torch.long, device=device)
+        tensor = torch.tensor([value, int(failed)], dtype=torch.long, device=device)
         torch_dist.broadcast(tensor, src=0)
-        return int(tensor.item())
+        if tensor[1].item() and not self.is_main:
+            raise RankFailedError(f"rank {self.rank}: stopping because rank 0 failed (its error is in "
+                               f"its output and train.log)")
+        return int(tensor[0].item())
+
+    def all_finite(self, value: torch.Tensor) -> bool:
+        """Whether ``value`` is finite on every rank (one tiny all-reduce), so that a NaN seen
+        by one rank stops all of them at the same step."""
+        finite = torch.isfinite(value.detach()).all()
+        if not self.launched:
+            return bool(finite)
+        flag = finite.to(torch.int32).reshape(1)
+        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MIN)
+        return bool(flag.item())
 
     def close(self) -> None:
-        if self.world_size > 1 and torch_dist.is_initialized():
+        if self.launched and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
 
 

@@ -9,7 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from data.batched import resize_normalise
+from data.batched import resize_normalise, to_device
+from data.datasets import collate_squares
 from engine.device import autocast
 from engine.metrics import compute_metrics
 
@@ -19,7 +20,8 @@ def ready_batches(loader: DataLoader, device: torch.device, image_size: int, ski
     """Yield (images [n, 3, S, S] normalised on ``device``, labels [n], indices [n]) of readable items.
 
     ``loader`` yields (image, label, index, ok) batches of ``WholeImageDataset``-like
-    datasets; uint8 batches (the fast path) are resized to ``image_size`` on the device;
+    datasets; uint8 batches (the fast path; a list of squares when their sides differ) are
+    resized to ``image_size`` on the device;
     the indices of unreadable items are appended to ``skipped``.
     """
     for images, labels, indices, ok in tqdm(loader, desc=desc, disable=not progress,
@@ -27,8 +29,12 @@ def ready_batches(loader: DataLoader, device: torch.device, image_size: int, ski
         skipped.extend(indices[~ok].tolist())
         if not ok.any():
             continue
-        images = images[ok].to(device, non_blocking=True)
-        if images.dtype == torch.uint8:
+        if isinstance(images, list):                      # fast path, squares of several sides
+            images = [image for image, good in zip(images, ok.tolist()) if good]
+        else:
+            images = images[ok]
+        images = to_device(images, device)
+        if isinstance(images, list) or images.dtype == torch.uint8:
             images = resize_normalise(images, image_size)
         yield images, labels[ok], indices[ok]
 
@@ -83,4 +89,4 @@ def eval_loader(dataset, batch_size: int, num_workers: int, device: Optional[tor
     """In-order loader for evaluation (pinned memory on CUDA)."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       pin_memory=device is not None and device.type == "cuda",
-                      persistent_workers=False)
+                      persistent_workers=False, collate_fn=collate_squares)

@@ -8,12 +8,14 @@ import torch
 
 from configs import config_to_dict
 from data.preprocess import final_size
-from data.transforms import pretrain_transforms
+from data.transforms import pretrain_transforms, transform_families
 from engine import builders
 from engine.checkpoint import load_checkpoint, save_checkpoint, save_released_weights
-from engine.device import amp_dtype
+from engine.device import amp_dtype, resolve_amp
 from engine.distributed import DistContext
 from engine.evaluate import eval_loader, evaluate
+from engine.metrics import transformation_metrics
+from engine.open_set import fit_after_training
 from engine.rundir import RunDirectory
 from engine.trainer import TrainJob, selection_value, train_one_epoch
 from models import load_backbone_for_finetune
@@ -52,8 +54,27 @@ def _weights_info(job: TrainJob, class_names: list) -> dict:
             "second_resize_size": config.second_resize_size}
 
 
-def _start_state(job: TrainJob, model, optimizer, scheduler, run: RunDirectory) -> dict:
-    """Fresh state, or the one saved in checkpoint.pth when resuming."""
+# keys that may differ on --resume: they change how long or where a run goes on, not what
+# the epochs already trained computed (extend max_epochs, move to a machine with more cores)
+RESUMABLE_CHANGES = ("max_epochs", "early_stop_bar", "num_workers", "image_cache_gb",
+                     "val_batch_size", "log_interval", "save_interval", "device")
+
+
+def check_resume_config(saved: dict, current: dict, path: str) -> None:
+    """Refuse to resume a run whose configuration changed (other than ``RESUMABLE_CHANGES``)."""
+    changed = sorted(key for key in set(saved) | set(current)
+                     if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key))
+    if changed:
+        details = "; ".join(f"{key}: {saved.get(key)!r} in the checkpoint, {current.get(key)!r} now"
+                            for key in changed)
+        raise ValueError(f"--resume: the configuration differs from the one {path} was trained with "
+                         f"({details}). Resume with the same config and --set values, or start a new "
+                         f"run (another --run_id) initialised from its weights with --pretrain_model_path; "
+                         f"only {', '.join(RESUMABLE_CHANGES)} may change on resume")
+
+
+def _start_state(job: TrainJob, model, optimizer, scheduler, scaler, run: RunDirectory) -> dict:
+    """Fresh state, or the one saved in checkpoint.pth when resuming (same config required)."""
     state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "stale_epochs": 0, "global_step": 0}
     checkpoint_path = run.file("checkpoint.pth")
     if not job.resume:
@@ -65,9 +86,12 @@ def _start_state(job: TrainJob, model, optimizer, scheduler, run: RunDirectory) 
             run.log(f"initialised from stage-1 weights {job.pretrain_model_path}; skipped {skipped}")
         return state
     payload = load_checkpoint(checkpoint_path)
+    check_resume_config({"config_name": payload["config_name"], **payload["config"]},
+                        {"config_name": job.config_name, **config_to_dict(job.config)}, checkpoint_path)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
+    scaler.load_state_dict(payload["scaler"])
     for key in state:
         state[key] = payload[key]
     run.log(f"resumed from {checkpoint_path} after epoch {state['epoch']} "
@@ -112,19 +136,21 @@ def _train(job, config, run, dist) -> dict:
     cache_note = builders.preload_images(train_set, config)
     model = builders.TrainModel(config).to(job.device)
     device_note = builders.prepare_model_for_device(model, config, job.device)
-    for note in (cache_note, device_note):
+    precision = resolve_amp(config.amp, job.device)       # logged and recorded in config.json
+    for note in (cache_note, device_note, precision.describe()):
         if note:
             run.log(note)
     optimizer, scheduler = builders.build_optimizer(model, config)
-    state = _start_state(job, model, optimizer, scheduler, run)
+    scaler = torch.amp.GradScaler(job.device.type,
+                                  enabled=amp_dtype(config.amp, job.device) == torch.float16)
+    state = _start_state(job, model, optimizer, scheduler, scaler, run)
     model = dist.wrap(model, job.device)
     run.write_json("config.json", {"config_name": job.config_name, "stage": job.stage,
-                                   "class_names": class_names, **config_to_dict(config)})
+                                   "class_names": class_names, **config_to_dict(config),
+                                   "amp_resolved": precision.name, "amp_reason": precision.reason})
     if state["epoch"] == 0:
         run.log(f"training {job.stage} stage on {job.device}: {len(train_items)} train images, "
                 f"{len(val_items)} val images, {len(train_set)} items/epoch, run dir {run.path}")
-    scaler = torch.amp.GradScaler(job.device.type,
-                                  enabled=amp_dtype(config.amp, job.device) == torch.float16)
     info = _weights_info(job, class_names)
     val_load = eval_loader(val_set, config.val_batch_size, config.num_workers, job.device)
     image_size = final_size(config.resize_size, config.second_resize_size)
@@ -136,26 +162,61 @@ def _train(job, config, run, dist) -> dict:
         loader = builders.train_loader(train_set, config, epoch, job.device, dist)
         losses, state["global_step"] = train_one_epoch(job, model, loader, optimizer, scheduler,
                                                        scaler, epoch, run, dist, state["global_step"])
+        failed = False
         if dist.is_main:
-            _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimizer,
-                       scheduler, dist, started)
-        dist.barrier()
-        # only rank 0 validates: every rank follows its early-stopping count
-        state["stale_epochs"] = dist.broadcast_int(state["stale_epochs"], job.device)
+            try:
+                _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info,
+                           (optimizer, scheduler, scaler), started)
+            except BaseException:
+                failed = True          # tell the waiting ranks before raising, so none hangs
+                dist.follow_main(state["stale_epochs"], job.device, failed=True)
+                raise
+        # only rank 0 validates: every rank waits for it and follows its early-stopping count
+        state["stale_epochs"] = dist.follow_main(state["stale_epochs"], job.device, failed=failed)
     if dist.is_main:
         run.log(f"done: best {config.metric} {state['best_metric']:.4f} at epoch "
                 f"{state['best_epoch']}; weights {run.file('model.pth')}")
+        fit_after_training(job, run, train_items, val_items)   # model.openset.npz (stage 2 only)
     return {"best_metric": state["best_metric"], "best_epoch": state["best_epoch"],
             "run_dir": run.path, "epochs": state["epoch"], "is_main": dist.is_main}
 
 
-def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimizer,
-               scheduler, dist, started) -> None:
-    """Validate, keep the best weights, snapshot, log, and write the resume checkpoint."""
-    config = job.config
-    backbone = DistContext.unwrap(model).backbone
+def _validate(job, backbone, val_load, image_size, epoch) -> dict:
+    """``evaluate`` on the validation list; stage 1 adds cross-entropy, top-5 and family accuracy."""
+    config, pretrain = job.config, job.stage == "pretrain"
     metrics = evaluate(backbone, val_load, job.device, config.class_num, image_size,
-                       amp=amp_dtype(config.amp, job.device), progress=True, desc=f"val {epoch}")
+                       amp=amp_dtype(config.amp, job.device), progress=True, desc=f"val {epoch}",
+                       keep_outputs=pretrain)
+    if pretrain:
+        outputs = metrics.pop("outputs")
+        metrics["transformations"] = transformation_metrics(outputs["labels"], outputs["probs"],
+                                                            transform_families())
+    return metrics
+
+
+def _epoch_record(epoch: int, losses: dict, lr: float, metrics: dict, state: dict, seconds: float) -> dict:
+    """The metrics.jsonl line of one epoch."""
+    record = {"epoch": epoch, **{f"train_{k}": round(v, 6) for k, v in losses.items()}, "lr": lr,
+              "val_acc": metrics["acc"], "val_f1": metrics["f1"], "val_recall": metrics["recall"],
+              "val_per_class_recall": metrics["per_class_recall"], "val_skipped": metrics["n_skipped"]}
+    if "transformations" in metrics:
+        found = metrics["transformations"]
+        record.update({f"val_{key}": found[key] for key in ("ce", "top1", "top5", "family_acc")})
+        record["val_per_family"] = found["per_family"]
+    return {**record, "best_metric": state["best_metric"], "best_epoch": state["best_epoch"],
+            "seconds": round(seconds, 2)}
+
+
+def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimisation,
+               started) -> None:
+    """Validate, keep the best weights, snapshot, log, and write the resume checkpoint.
+
+    ``optimisation``: (optimizer, scheduler, GradScaler), all saved in the checkpoint.
+    """
+    config = job.config
+    optimizer, scheduler, scaler = optimisation
+    backbone = DistContext.unwrap(model).backbone
+    metrics = _validate(job, backbone, val_load, image_size, epoch)
     value = selection_value(metrics, config.metric)
     state["epoch"] = epoch
     if value > state["best_metric"]:
@@ -165,17 +226,22 @@ def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info
         state["stale_epochs"] += 1
     if epoch % config.save_interval == 0:
         save_released_weights(backbone, run.file(f"snapshot_epoch{epoch}.pth"), {**info, "epoch": epoch})
-    record = {"epoch": epoch, **{f"train_{k}": round(v, 6) for k, v in losses.items()},
-              "lr": optimizer.param_groups[0]["lr"], "val_acc": metrics["acc"], "val_f1": metrics["f1"],
-              "val_recall": metrics["recall"], "val_per_class_recall": metrics["per_class_recall"],
-              "val_skipped": metrics["n_skipped"], "best_metric": state["best_metric"],
-              "best_epoch": state["best_epoch"], "seconds": round(time.time() - started, 2)}
+    record = _epoch_record(epoch, losses, optimizer.param_groups[0]["lr"], metrics, state,
+                           time.time() - started)
     run.append_metrics(record)
-    run.scalars(epoch, {"val/acc": metrics["acc"], "val/f1": metrics["f1"], "val/recall": metrics["recall"]})
+    scalars = {"val/acc": metrics["acc"], "val/f1": metrics["f1"], "val/recall": metrics["recall"]}
+    extra = ""
+    if "transformations" in metrics:
+        found = metrics["transformations"]
+        scalars.update({f"val/{key}": found[key] for key in ("ce", "top1", "top5", "family_acc")})
+        scalars.update({f"val_family/{name}": values["family_acc"] for name, values in found["per_family"].items()})
+        extra = f" ce {found['ce']:.3f} top-5 {found['top5']:.4f} family acc {found['family_acc']:.4f}"
+    run.scalars(epoch, scalars)
     run.log(f"epoch {epoch}: loss {losses['loss']:.4f} val acc {metrics['acc']:.4f} "
-            f"f1 {metrics['f1']:.4f} (best {config.metric} {state['best_metric']:.4f} @ {state['best_epoch']}) "
-            f"{record['seconds']:.1f}s")
+            f"f1 {metrics['f1']:.4f}{extra} (best {config.metric} {state['best_metric']:.4f} @ "
+            f"{state['best_epoch']}) {record['seconds']:.1f}s")
     save_checkpoint(run.file("checkpoint.pth"), model=DistContext.unwrap(model).state_dict(),
                     backbone=backbone.state_dict(), optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(), config=config_to_dict(config), config_name=job.config_name,
+                    scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
+                    config=config_to_dict(config), config_name=job.config_name,
                     class_names=info["class_names"], **state)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from configs.base import Config
-from data.batched import resize_crop_normalise
+from data.batched import resize_crop_normalise, to_device
 from data.preprocess import final_size
 from engine import builders
 from engine.device import amp_dtype, autocast
@@ -46,7 +46,8 @@ def batch_views(batch, config: Config, device):
     """The data half of a step: (views [n_images * n_views, 3, m, m] float on ``device``, labels [n_images]).
 
     batch: images [B, G, n, 3, m, m] float (pil; batched on CPU, made by the loader's
-    ``CropCollate``) or [B, G, 3, s, s] uint8 (batched on CUDA), offsets [B, G, n, 2],
+    ``CropCollate``) or [B, G, 3, s, s] uint8 (batched on CUDA; a list of B*G squares when
+    their sides differ), offsets [B, G, n, 2],
     labels [B, G]; G = images per item (K classes or 1). Uint8 squares are resized,
     cropped and normalised here, on ``device``.
     """
@@ -55,8 +56,9 @@ def batch_views(batch, config: Config, device):
     crops = builders.crop_settings(config)
     n_views, size = crops["crop_num"], crops["multi_size"]
     image_labels = labels.reshape(n_images).to(device, non_blocking=True)
-    if images.dtype == torch.uint8:
-        squares = images.reshape(n_images, *images.shape[2:]).to(device, non_blocking=True)
+    if isinstance(images, list) or images.dtype == torch.uint8:   # squares: one tensor or mixed sides
+        squares = to_device(images if isinstance(images, list) else images.reshape(n_images, *images.shape[2:]),
+                            device)
         views = resize_crop_normalise(squares, offsets.reshape(n_images, n_views, 2),
                                       final_size(config.resize_size, config.second_resize_size), size)
     else:
@@ -104,9 +106,10 @@ def train_one_epoch(job: TrainJob, model, loader, optimizer, scheduler, scaler, 
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not dist.is_main, leave=False, dynamic_ncols=True)
     for batch in bar:
         losses = training_step(model, loss_weights, batch, config, device, amp, supcon, dist)
-        if not torch.isfinite(losses["loss"]):
+        if not dist.all_finite(losses["loss"]):
             raise NonFiniteLossError(
-                f"non-finite loss ({losses['loss'].item()}) at epoch {epoch}, step {global_step}; "
+                f"non-finite loss ({losses['loss'].item()} here; every rank stops) at epoch {epoch}, "
+                f"step {global_step}; "
                 f"the last good checkpoint {run.file('checkpoint.pth')} was kept. Lower "
                 f"learning_rate or use amp=off/bf16, then resume with --resume")
         optimizer.zero_grad(set_to_none=True)

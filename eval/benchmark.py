@@ -1,15 +1,19 @@
-"""Data-path and model throughput: the released-style pipeline against this project's (issue 7).
+"""Data-path and model throughput: the released-style pipeline against this project's
+(issue 7), and training steps in fp32 against bf16 autocast (issue 12).
 
     python eval/benchmark.py --config_name toy [--set key=value ...] [--device auto]
         [--data_list LIST] [--steps 3] [--data_batches 100] [--repeats 3]
+        [--parts data,train,model,precision]
 
 Measures, on this machine in one run: (a) the released-style data path (per-image
 Pillow resize, random crops, ToTensor and normalise in DataLoader workers), (b) this
 project's path (uint8 squares, decoded once and cached, resized/cropped/normalised as a
 batch on the training device), both in crops/s and as the share of a training step
-spent on data, and (c) the model's own step time on a preloaded batch. Without
+spent on data, (c) the model's own step time on a preloaded batch, and (d) that step
+in fp32 (amp=off) and under bf16 autocast (amp=bf16), back to back. Without
 --data_list it writes synthetic PNGs of the config's image size to a temporary folder.
-Prints a table; the last line is ``speedup: X.XX`` = (b) / (a) in crops/s.
+Prints a table with the line ``bf16 speedup: X.XX`` = fp32 / bf16 step time (d); the
+last line is ``speedup: X.XX`` = (b) / (a) in crops/s.
 """
 import argparse
 import os
@@ -19,7 +23,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_device_and_overrides, config_and_device  # noqa: E402
-from analysis.benchmark import BenchSettings, format_table, list_items, run_benchmark, synthetic_items  # noqa: E402
+from analysis.benchmark import (PARTS, BenchSettings, format_table, list_items, run_benchmark,  # noqa: E402
+                                synthetic_items)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,8 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3, help="training steps timed per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches/steps first (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--parts", default="data,train,model",
-                        help="comma list of data (crops/s), train (steps with data), model (preloaded)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma list of data (crops/s), train (steps with data), model (preloaded), "
+                             "precision (fp32 against bf16 steps)")
     add_device_and_overrides(parser)
     return parser.parse_args(argv)
 
@@ -43,8 +49,6 @@ def main(argv=None) -> int:
     try:
         config, device = config_and_device(args)
         parts = tuple(part for part in args.parts.split(",") if part)
-        if not parts or set(parts) - {"data", "train", "model"}:
-            raise ValueError(f"--parts {args.parts!r}: use a comma list of data, train, model")
         settings = BenchSettings(args.data_batches, args.steps, args.warmup, args.repeats, parts)
         with tempfile.TemporaryDirectory(prefix="dnadet_bench_") as folder:
             items = (list_items(args.data_list, config) if args.data_list

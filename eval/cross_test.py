@@ -13,6 +13,14 @@ scores.csv (path,label,pred,prob_0..), recomputed unless --reuse. The table (Mar
 JSON) and one confusion-matrix PNG per list and method go to --out_dir (default: cross_test/
 next to the first model). Preprocessing: SPEC section 4, whole image, one pass; settings from
 --set, then the model's model.json, then the config.
+
+Open set: a list whose labels are all -1 holds architectures the model never saw. Its row
+reports, per unknown score (msp, energy, mahalanobis, cosine), AUROC, FPR at 95 % TPR and OSCR
+against the closed list (*_test.txt, required in the same call) and the share flagged unknown
+at the threshold stored in MODEL.openset.npz (eval/fit_open_set.py; main.py writes it after
+training); the other rows add the share of their known images wrongly flagged. --open_set auto
+(default) scores the open set when that file exists or a -1 list is given; without the file
+only --open_set_scores msp energy work (uncalibrated: no flagged share).
 """
 import argparse
 import os
@@ -21,6 +29,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_model_arguments  # noqa: E402
+from engine.open_set import SCORES  # noqa: E402
 from analysis.cross_test import run_cross_test  # noqa: E402
 from engine.inference import load_eval_setup, parse_methods  # noqa: E402
 from analysis.reports import results_markdown, write_results  # noqa: E402
@@ -35,6 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="reuse X/pred/ files made by the same model")
     parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
                         help="pil: exact PIL bicubic (default); batched: last resize on the device (faster)")
+    parser.add_argument("--open_set", default="auto", choices=("auto", "on", "off"),
+                        help="auto: when MODEL.openset.npz exists or a -1 list is given (default)")
+    parser.add_argument("--open_set_scores", nargs="+", default=None, choices=SCORES,
+                        help="unknown scores to report (default: all in MODEL.openset.npz)")
     add_model_arguments(parser, model_required=False)
     return parser.parse_args(argv)
 
@@ -48,7 +61,8 @@ def main(argv=None) -> int:
         for name, setup in setups.items():
             for note in setup.notes:
                 print(f"note: {name or setup.model_path}: {note}", file=sys.stderr)
-        records = run_cross_test(setups, args.test_data_paths, reuse=args.reuse)
+        records = run_cross_test(setups, args.test_data_paths, reuse=args.reuse,
+                                 open_set_mode=args.open_set, scores=args.open_set_scores)
         out_dir = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(next(iter(paths.values())))),
                                                "cross_test")
         class_names = {name: setup.class_names for name, setup in setups.items()}

@@ -9,6 +9,12 @@ probability is below --threshold. A file that cannot be read gets one line
 ``error: cannot read image PATH: reason`` on stderr; the others are still predicted and
 the exit status is 1. Preprocessing is the evaluation's (SPEC section 4); class names come
 from the model (model.json / checkpoint) or else the config.
+
+Open set: with MODEL.openset.npz beside the weights (main.py writes it after training;
+eval/fit_open_set.py for other weights) an image whose unknown score (--open_set_score,
+default mahalanobis) is above the calibrated threshold is printed as
+``path: unknown architecture (top guess: progan, p=0.97)``. --open_set off gives the plain
+closed-set answer; --open_set on makes a missing file an error (auto: a note).
 """
 import argparse
 import json
@@ -19,7 +25,11 @@ from contextlib import ExitStack
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from analysis.prediction import CsvSink, format_record, iter_image_paths, predict_paths  # noqa: E402
+from analysis.prediction import (CsvSink, format_record, iter_image_paths, predict_paths,  # noqa: E402
+                                 resolve_open_set)
+from engine.open_set import SCORES  # noqa: E402
+
+DEFAULT_SCORE = "mahalanobis"   # the best measured score on the toy zoo (README, open-set attribution)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,6 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=32, help="images per forward pass")
     parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
                         help="pil: exact PIL bicubic (default); batched: last resize on the device")
+    parser.add_argument("--open_set", default="auto", choices=("auto", "on", "off"),
+                        help="answer 'unknown architecture' above the calibrated threshold: auto (when "
+                             "MODEL.openset.npz exists, default), on (required), off (closed set)")
+    parser.add_argument("--open_set_score", default=DEFAULT_SCORE, choices=SCORES,
+                        help=f"unknown score (default {DEFAULT_SCORE})")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
     args.inputs += [item for item in args.set if "=" not in item]   # `--set k=v IMAGE` keeps IMAGE
@@ -47,11 +62,14 @@ def main(argv=None) -> int:
     records, total, failed = [], 0, 0
     try:
         setup = load_setup(args, args.pipeline)
+        stats, note = resolve_open_set(setup, args.open_set, args.open_set_score)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         with ExitStack() as stack:
             sink = CsvSink(stack.enter_context(open(args.csv, "w", encoding="utf-8", newline="")),
                            args.top_k) if args.csv else None
             for record in predict_paths(setup, iter_image_paths(args.inputs), args.batch_size,
-                                        args.top_k, args.threshold):
+                                        args.top_k, args.threshold, stats=stats, score=args.open_set_score):
                 if record["error"]:
                     failed += 1
                     print(f"error: cannot read image {record['path']}: {record['error']}", file=sys.stderr)
@@ -66,8 +84,12 @@ def main(argv=None) -> int:
             raise ValueError(f"no image files found in {args.inputs}")
         if args.json:
             with open(args.json, "w", encoding="utf-8") as handle:
+                open_info = None if stats is None else {
+                    "score": args.open_set_score, "threshold": stats.thresholds[args.open_set_score],
+                    "keep_rate": stats.meta["keep_rate"]}
                 json.dump({"model": args.model_path, "class_names": setup.class_names,
-                           "threshold": args.threshold, "predictions": records}, handle, indent=2)
+                           "threshold": args.threshold, "open_set": open_info, "predictions": records},
+                          handle, indent=2)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,8 +1,10 @@
 #!/bin/sh
-# Issue 7 (speed): data-path and model throughput of the released-style pipeline
+# Issues 7 and 12 (speed): data-path and model throughput of the released-style pipeline
 # (per-image Pillow resize + crops in DataLoader workers) against this project's
-# (uint8 images decoded once, batched resize/crop/normalise), in one run on this machine.
-# The last line printed is "speedup: X.XX" (this project's crops/s / released-style crops/s).
+# (uint8 images decoded once, batched resize/crop/normalise), and training steps in fp32
+# against bf16 autocast, in one run on this machine. Prints "bf16 speedup: X.XX"
+# (fp32 step time / bf16 step time); the last line is "speedup: X.XX" (this project's
+# crops/s / released-style crops/s).
 # Extra arguments go to eval/benchmark.py, e.g. `sh script/benchmark.sh --parts data`.
 set -e
 cd "$(dirname "$0")/.."

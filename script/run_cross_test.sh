@@ -1,6 +1,6 @@
 #!/bin/sh
 # Paper Table 2 (multiple cross tests) and GANs in the wild: one trained model on the closed
-# test list and the four cross tests, into one table (printed, and saved as results.md/.csv/
+# test list, the four cross tests and (where it exists) the open-set list, into one table (printed, and saved as results.md/.csv/
 # .json with confusion PNGs in $OUT_DIR). Predictions go to X/pred/ next to each list X.txt.
 # Defaults: the toy model of script/run_demo.sh. Every variable can be set from the environment:
 #   EXPERIMENT=celeba DATA_PATH=/data/dnadet MODEL=weights/celeba/model.pth sh script/run_cross_test.sh
@@ -25,6 +25,11 @@ for kind in seed loss finetune dataset; do
         TESTS="$TESTS $LISTS/${EXPERIMENT}_test_cross_$kind.txt"
     fi
 done
+# the open-set list (labels -1: architectures never trained on; the toy zoo has one). It needs
+# $MODEL's open-set statistics (model.openset.npz: main.py writes them, or script/run_fit_open_set.sh)
+if [ -f "$LISTS/${EXPERIMENT}_test_unseen_arch.txt" ]; then
+    TESTS="$TESTS $LISTS/${EXPERIMENT}_test_unseen_arch.txt"
+fi
 
 # shellcheck disable=SC2086  # TESTS is a space-separated list of paths
 $PYTHON eval/cross_test.py --model_path "$MODEL" --config_name "$CONFIG_NAME" --device "$DEVICE" \

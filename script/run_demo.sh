@@ -2,7 +2,7 @@
 # The whole DNA-Det pipeline on the embedded toy zoo, on CPU:
 #   install -> build the toy GAN zoo -> annotation lists -> stage 1 (transformation
 #   pre-training) -> stage 2 (architecture attribution) -> cross tests (paper table)
-#   -> t-SNE and Grad-CAM figures.
+#   (closed set, four cross tests, unseen architectures: open set) -> t-SNE and Grad-CAM figures.
 # Usage: bash script/run_demo.sh [--quick]
 #   --quick: a tiny zoo and a few iterations per stage (a smoke run of a few minutes).
 # Re-running continues where it stopped (the zoo is cached, runs resume).
@@ -57,7 +57,7 @@ $PYTHON eval/cross_test.py --model_path "$STAGE2_DIR/model.pth" --config_name to
     --out_dir "$STAGE2_DIR/cross_test" \
     --test_data_paths "$LISTS/toy_test.txt" "$LISTS/toy_test_cross_seed.txt" \
     "$LISTS/toy_test_cross_loss.txt" "$LISTS/toy_test_cross_finetune.txt" \
-    "$LISTS/toy_test_cross_dataset.txt"
+    "$LISTS/toy_test_cross_dataset.txt" "$LISTS/toy_test_unseen_arch.txt"
 
 step "7/7 figures: t-SNE of cross-test features and Grad-CAM"
 cat "$LISTS/toy_test_cross_seed.txt" "$LISTS/toy_test_cross_loss.txt" \

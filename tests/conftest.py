@@ -73,6 +73,20 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a.astype(np.float64) - b) ** 2).mean())
 
 
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory):
+    """One tiny toy zoo (DataPrepare/make_toy_zoo.py --scale tiny, seed 0, one process) per
+    session: (root Path, manifest, build seconds). Tests that damage it must restore it."""
+    import sys
+    import time
+    sys.path.insert(0, os.path.join(ROOT, "DataPrepare"))
+    from toy_zoo import build_zoo
+    out = tmp_path_factory.mktemp("tiny_toy_zoo")
+    start = time.perf_counter()
+    manifest = build_zoo(str(out), scale="tiny", seed=0, show_progress=False)
+    return out, manifest, time.perf_counter() - start
+
+
 def random_model(path: str, class_num: int, info=None, seed=None) -> str:
     """A random SimpleCNN(width 8) with a sharpened head, saved in the released format.
 

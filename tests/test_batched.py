@@ -21,6 +21,7 @@ from data.batched import (CachedBalancedMultiCropDataset, CropCollate, _resize_f
 from data.datasets import BalancedMultiCropDataset
 from engine import builders
 from engine.trainer import batch_views
+from conftest import textured_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -146,8 +147,9 @@ def test_cache_is_read_only_and_skips_unreadable_files(groups, tmp_path):
     with pytest.warns(UserWarning, match="unreadable"):
         cached.preload(1 << 30)
     with pytest.warns(UserWarning, match="unreadable"):
-        expected = parent[0]
-    assert all(torch.equal(a, b) for a, b in zip(cached[0], expected))
+        expected = [parent[i] for i in range(len(parent))]     # some item draws the broken file
+    for index, items in enumerate(expected):
+        assert all(torch.equal(a, b) for a, b in zip(cached[index], items))
 
     def in_place(image, rng):
         image[0, 0] = 0
@@ -192,3 +194,70 @@ def test_benchmark_cli_runs_and_ends_with_speedup(capsys):
     assert lines[-1].startswith("speedup: ") and float(lines[-1].split()[1]) > 0
     assert entry.main(["--parts", "gpu"]) == 1
     assert capsys.readouterr().err.startswith("error: --parts")
+
+
+def _write_rgb(path, height, width, seed):
+    """A textured uint8 image of height x width, saved as PNG."""
+    side = max(height, width)
+    Image.fromarray(textured_image(side, seed)[:height, :width]).save(path)
+    return str(path)
+
+
+# squares of other sides than crop_size (128) and non-squares smaller and larger than it
+SHAPES = [(48, 48), (96, 96), (128, 128), (160, 160), (256, 256), (60, 40), (300, 200)]
+
+
+def _discriminating_model(images: torch.Tensor):
+    """A random SimpleCNN (released format, 5 classes) whose head is set to spread ``images``
+    over the classes: a random head on random features gives almost the same probabilities
+    for every input, which would hide any preprocessing difference."""
+    from models import SimpleCNN
+    torch.manual_seed(3)
+    model = SimpleCNN(5, width=8).eval()
+    with torch.no_grad():
+        pooled = model(images)[1].mean(dim=(2, 3))                          # [n, 8w]
+        weight = torch.randn(5, pooled.shape[1]) / (pooled.std(dim=0) + 1e-6)
+        weight *= 3.0 / (weight @ (pooled - pooled.mean(dim=0)).T).std()   # logits spread ~3
+        head = model.classification_head[1]
+        head.weight.copy_(weight)
+        head.bias.copy_(-(weight @ pooled.mean(dim=0)))
+    return model
+
+
+def test_fast_path_equals_pil_path_on_every_image_size(tmp_path):
+    """celeba geometry (crop 128 -> 512), the released model format: a whole-image prediction
+    must not depend on the pipeline, whatever the image's size (one batch mixes them all)."""
+    from data.datasets import WholeImageDataset
+    from engine.evaluate import eval_loader, predict
+    items = [(_write_rgb(tmp_path / f"{h}x{w}.png", h, w, seed), 0) for seed, (h, w) in enumerate(SHAPES)]
+    reference = WholeImageDataset(items, crop_size=128, resize_size=512, pipeline="pil")
+    model = _discriminating_model(torch.stack([reference[i][0] for i in range(len(items))]))
+    probs = {}
+    for pipeline in ("pil", "batched"):
+        dataset = WholeImageDataset(items, crop_size=128, resize_size=512, pipeline=pipeline)
+        probs[pipeline] = predict(model, eval_loader(dataset, len(items), 0), torch.device("cpu"), 512)["probs"]
+    difference = np.abs(probs["pil"] - probs["batched"]).max(axis=1)
+    assert probs["pil"].std(axis=0).max() > 0.1, "the model must tell the images apart for this to mean anything"
+    assert (difference <= 5e-3).all(), dict(zip(SHAPES, difference.round(4)))
+
+
+def test_mixed_sides_resize_like_each_side_alone():
+    squares = [torch.from_numpy(textured_image(side, side)).permute(2, 0, 1) for side in (24, 40, 24, 56)]
+    mixed = resize_batch(squares, 48)
+    for square, out in zip(squares, mixed):
+        assert torch.equal(out, resize_batch(square[None].contiguous(memory_format=torch.channels_last), 48)[0])
+
+
+def test_training_items_of_several_sides_make_the_same_views_in_both_pipelines(tmp_path):
+    """Classes of different image sizes: the fast path ships each at its own side."""
+    sizes = (24, 40, 33)
+    image_groups = [[_write_rgb(tmp_path / f"{k}_{i}.png", side, side, 10 * k + i) for i in range(3)]
+                    for k, side in enumerate(sizes)]
+    geometry = dict(crop_size=24, resize_size=56, second_resize_size=0, multi_size=16, crop_num=3, length=4)
+    pil = BalancedMultiCropDataset(image_groups, pipeline="pil", **geometry)
+    fast = BalancedMultiCropDataset(image_groups, pipeline="batched", **geometry)
+    collate = CropCollate(56, 16)
+    expected, _, _ = default_collate([pil[i] for i in range(4)])
+    views, _, labels = collate([fast[i] for i in range(4)])
+    assert views.shape == expected.shape and labels.shape == (4, 3)
+    assert (views - expected).abs().max() * 127.5 <= 2.0 + 1e-4

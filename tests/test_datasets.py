@@ -61,8 +61,8 @@ def test_unreadable_training_image_is_skipped_with_warning(tmp_path):
     image_groups[1].insert(0, str(bad))
     data = BalancedMultiCropDataset(image_groups, 32, 64, 0, 16, 4)
     with pytest.warns(UserWarning, match="broken.png"):
-        images, _, labels = data[0]
-    assert images.shape[0] == 3 and str(bad) in data.failed
+        items = [data[i] for i in range(len(data))]          # one epoch draws every image
+    assert all(images.shape[0] == 3 for images, _, _ in items) and str(bad) in data.failed
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "I;16", "CMYK"])
@@ -119,3 +119,74 @@ def test_transform_dataset_labels_are_transformation_indices(tmp_path):
     images, offsets, labels = data[0]
     assert images.shape == (1, 4, 3, 16, 16) and 0 <= labels.item() < 170
     assert torch.equal(images, data[0][0])
+
+
+class _Recording(BalancedMultiCropDataset):
+    """Records which image of each class every item reads (no decoding)."""
+
+    def __init__(self, counts, length):
+        super().__init__([[f"{k}_{i}" for i in range(n)] for k, n in enumerate(counts)], crop_size=8,
+                         resize_size=8, second_resize_size=0, multi_size=8, crop_num=1, length=length)
+        self.reads = []
+
+    def _load(self, label, index):
+        self.reads.append((self.epoch, label, index))
+        return np.zeros((8, 8, 3), np.uint8)
+
+
+def _epoch_reads(data, epoch):
+    data.set_epoch(epoch)
+    data.reads = []
+    for index in range(len(data)):
+        data[index]
+    return data.reads
+
+
+def test_short_epochs_draw_fresh_images_and_cover_every_image():
+    """iters_per_epoch * batch_size items per epoch (here 4) over classes of 10, 7 and 3 images:
+    the epochs 1..4 of a training run read every image of every class."""
+    counts = (10, 7, 3)
+    data = _Recording(counts, length=4)
+    per_epoch = {epoch: _epoch_reads(data, epoch) for epoch in range(1, 5)}
+    for label, count in enumerate(counts):
+        seen = {index for reads in per_epoch.values() for _, k, index in reads if k == label}
+        assert seen == set(range(count)), (label, sorted(seen))
+    first = [index for _, k, index in per_epoch[1] if k == 0]
+    second = [index for _, k, index in per_epoch[2] if k == 0]
+    assert first != second                                     # the next epoch reads other images
+    # deterministic per (seed, epoch, index): a resumed run reads the same images
+    assert _epoch_reads(_Recording(counts, length=4), 2) == per_epoch[2]
+
+
+def test_full_epochs_read_every_image_of_the_largest_class_once():
+    data = _Recording((6, 4), length=0)
+    reads = _epoch_reads(data, 1)
+    assert sorted(index for _, label, index in reads if label == 0) == list(range(6))
+    assert set(index for _, label, index in reads if label == 1) == set(range(4))
+
+
+def test_pretraining_epochs_cover_every_source_image(tmp_path):
+    paths = make_class_images(str(tmp_path / "src"), 0, 9, size=40)
+    data = TransformDataset(paths, pretrain_transforms()[:3], pretrain_crop=32, resize_size=32,
+                            multi_size=16, crop_num=2, length=3)
+    used = []
+    data.source = lambda index, rng: used.append(index) or np.zeros((32, 32, 3), np.uint8)
+    for epoch in range(3):
+        data.set_epoch(epoch)
+        for index in range(len(data)):
+            data[index]
+    assert sorted(used) == list(range(9))
+
+
+def test_pretraining_item_pairs_two_photos_under_one_transformation(tmp_path):
+    paths = make_class_images(str(tmp_path / "src"), 0, 6, size=40)
+    data = TransformDataset(paths, pretrain_transforms(), pretrain_crop=32, resize_size=32,
+                            multi_size=16, crop_num=2, length=6, images_per_label=2)
+    used = []
+    original = data.source
+    data.source = lambda index, rng: used.append(index) or original(index, rng)
+    images, offsets, labels = data[1]
+    assert images.shape == (2, 2, 3, 16, 16) and offsets.shape == (2, 2, 2)
+    assert labels[0] == labels[1] and len(set(used)) == 2          # one transformation, two photos
+    with pytest.raises(ValueError, match="pretrain_images_per_label"):
+        TransformDataset(paths, pretrain_transforms(), 32, 32, 16, 2, images_per_label=0)

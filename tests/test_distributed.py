@@ -27,12 +27,13 @@ if ROOT not in sys.path:
 
 from configs import load_config  # noqa: E402
 from engine import builders  # noqa: E402
+from engine.device import amp_dtype  # noqa: E402
 from engine.distributed import DistContext  # noqa: E402
 from engine.trainer import training_step  # noqa: E402
 from models import SupConLoss  # noqa: E402
 
 GRAD_OVERRIDES = ["width=4", "class_num=3", "batch_size=4", "crop_size=16", "resize_size=16",
-                  "multi_size=16", "crop_num=2", "num_workers=0"]
+                  "multi_size=16", "crop_num=2", "num_workers=0", "amp=off"]   # fp32: compared to 1e-4
 
 
 def _free_port() -> int:
@@ -88,7 +89,8 @@ def _gradients(config, batch, dist=None) -> dict:
     wrapped = dist.wrap(model, torch.device("cpu")) if dist is not None else model
     wrapped.eval()
     supcon = SupConLoss(config.temperature, config.temperature)
-    losses = training_step(wrapped, model.loss_weights, batch, config, torch.device("cpu"), None, supcon, dist)
+    amp = amp_dtype(config.amp, torch.device("cpu"))
+    losses = training_step(wrapped, model.loss_weights, batch, config, torch.device("cpu"), amp, supcon, dist)
     losses["loss"].backward()
     return {"losses": {name: value.item() for name, value in losses.items()},
             "grads": {name: p.grad.clone() for name, p in model.named_parameters()}}
@@ -114,6 +116,57 @@ def _worker(out_dir: str) -> int:
     # rank 0's count only, so the other rank must follow it or hang in the next epoch's all-reduce
     engine.fit.selection_value = lambda metrics, metric: 0.5
     return main.main(argv)               # reuses the process group and closes it at the end
+
+
+def _fault_worker(kind: str, argv_file: str) -> int:
+    """Run under torchrun: ``main.main`` with one injected failure on one rank only.
+
+    ``nan``: rank 1's contrastive loss becomes NaN at its third step (epoch 2); rank 0's stays
+    finite. ``validation``: rank 0's validation raises after epoch 1 while rank 1 waits for it.
+    """
+    torch.set_num_threads(1)
+    rank = int(os.environ["RANK"])
+    import engine.fit
+    import main
+    from models.losses import SupConLoss
+    if kind == "nan" and rank == 1:
+        original, calls = SupConLoss.forward, {"n": 0}
+
+        def poisoned(self, features, labels):
+            calls["n"] += 1
+            loss = original(self, features, labels)
+            return loss * float("nan") if calls["n"] == 3 else loss
+        SupConLoss.forward = poisoned
+    if kind == "validation" and rank == 0:
+        def broken(*args, **kwargs):
+            raise ValueError("injected validation failure")
+        engine.fit.evaluate = broken
+    with open(argv_file, encoding="utf-8") as handle:
+        return main.main(json.load(handle))
+
+
+@pytest.mark.parametrize("kind, message", [("nan", "non-finite loss"),
+                                           ("validation", "injected validation failure")])
+def test_an_error_on_one_rank_stops_every_rank_within_seconds(tmp_path, kind, message):
+    """Without the shared finite check / rank 0's failure flag the other rank blocks in a
+    collective until the process group's timeout (60 min); here both must exit at once."""
+    from conftest import TINY_OVERRIDES, make_collections
+    root = make_collections(str(tmp_path / "data"), class_num=3, per_class=4)
+    argv = ["--data_path", root, "--train_collection", "toy_train", "--val_collection", "toy_val",
+            "--config_name", "toy", "--device", "cpu", "--run_id", kind, "--set", *TINY_OVERRIDES,
+            "class_num=3", "max_epochs=3"]
+    argv_file = tmp_path / "argv.json"
+    argv_file.write_text(json.dumps(argv), encoding="utf-8")
+    try:
+        result = _torchrun([os.path.abspath(__file__), "--fault", kind, str(argv_file)], timeout=150)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{kind}: a rank was still blocked 150 s after the failure")
+    assert result.returncode != 0
+    assert message in result.stderr
+    if kind == "nan":              # both ranks stop at the same step, each saying why
+        assert result.stderr.count("non-finite loss") >= 2, result.stderr[-3000:]
+    else:
+        assert "stopping because rank 0 failed" in result.stderr, result.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +228,5 @@ def test_torchrun_main_trains_and_only_rank0_writes(ddp_run):
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
     sys.exit(_worker(sys.argv[2]))
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--fault":
+    sys.exit(_fault_worker(sys.argv[2], sys.argv[3]))

@@ -126,7 +126,7 @@ def test_cross_test_files_table_and_warning(trained, tmp_path, capsys):
     out = str(tmp_path / "out")
     code = cross_test.main(["--model_path", os.path.join(trained["run"], "model.pth"), "--config_name", "toy",
                             "--test_data_paths", trained["closed"], trained["seed"], "--out_dir", out,
-                            "--device", "cpu", "--set", *TINY])
+                            "--device", "cpu", "--set", *TINY, "amp=off"])   # fp32: compared to 2e-6
     captured = capsys.readouterr()
     assert code == 0, captured.err
     lines = captured.out.splitlines()
@@ -258,3 +258,15 @@ def test_in_the_wild_eleven_classes_names_from_config(tmp_path, capsys):
     assert [line.split("|")[1].strip() for line in out.splitlines()[2:4]] == ["closed", "cross-dataset"]
     assert len(read_scores(pred_dir(closed))[0]) == 3 + 11
     assert os.path.isfile(str(tmp_path / "wild" / "cross_test" / "results.md"))   # default --out_dir
+
+
+def test_training_fits_open_set_statistics(trained):
+    """main.py ends stage 2 by fitting model.openset.npz on its training and validation lists."""
+    from engine.open_set import model_fingerprint, read_statistics
+    model = os.path.join(trained["run"], "model.pth")
+    stats = read_statistics(os.path.join(trained["run"], "model.openset.npz"))
+    assert stats.meta["model"]["sha1"] == model_fingerprint(model)["sha1"]
+    assert (stats.meta["n_train"], stats.meta["n_val"]) == (18, 9) and stats.means.shape == (3, 64)
+    assert stats.meta["train_list"].endswith("toy_train.txt") and stats.meta["val_list"].endswith("toy_val.txt")
+    assert stats.score_names == ["msp", "energy", "mahalanobis", "cosine"]
+    assert all(kept >= 0.95 for kept in stats.meta["val_kept"].values())

@@ -60,8 +60,9 @@ TOY_ARCHS = ("dcgan", "progan", "bilinear", "subpixel")
 
 
 def toy_dirs():
-    dirs = ["real/A", "real/B", "real/C", "GANs/dcgan/A_seed1", "GANs/dcgan/A_seed2",
-            "GANs/progan/A_seed0_hinge", "GANs/subpixel/A_seed0_lsgan"]
+    dirs = ["real/A", "real/B", "real/C", "train_crops/A", "train_crops/B", "train_crops/C",
+            "GANs/dcgan/A_seed1", "GANs/dcgan/A_seed2", "GANs/progan/A_seed0_hinge", "GANs/subpixel/A_seed0_lsgan",
+            "GANs/stylegan2/A_seed0", "GANs/resizeblur/A_seed0"]
     return dirs + [f"GANs/{a}/{m}" for a in TOY_ARCHS for m in ("A_seed0", "ft_C", "B_seed0")]
 
 
@@ -266,8 +267,15 @@ def test_toy_lists(toy_root, tmp_path):
     assert labels(got["loss"]) == {2, 4}
     assert labels(got["finetune"]) == {1, 2, 3, 4}
     assert labels(got["dataset"]) == {0, 1, 2, 3, 4}
-    every = [p for items in got.values() for p, _ in items]
-    assert not any("/real/C/" in p for p in every)
+    unseen_path = os.path.join(str(tmp_path), "toy_test", "annotations", "toy_test_unseen_arch.txt")
+    unseen = read_annotations(unseen_path, allow_unknown=True)
+    assert labels(unseen) == {-1} and len(unseen) == 20
+    assert {p.split("/GANs/")[1].split("/")[0] for p, _ in unseen} == {"stylegan2", "resizeblur"}
+    with pytest.raises(ValueError, match="no known architecture"):
+        read_annotations(unseen_path)
+    every = [p for items in got.values() for p, _ in items] + [p for p, _ in unseen]
+    assert not any("/real/C/" in p or "/train_crops/" in p for p in every)
+    assert not any("/stylegan2/" in p or "/resizeblur/" in p for items in got.values() for p, _ in items)
     progan = {p for p, k in got["toy_train"] if k == 2}
     assert all("/GANs/progan/A_seed0/" in p for p in progan)
 
@@ -315,6 +323,8 @@ def test_cli_writes_lists_and_reports_errors(toy_root, tmp_path):
                         capture_output=True, text=True, cwd=str(tmp_path))
     assert ok.returncode == 0, ok.stderr
     assert "toy_test_cross_dataset" in ok.stdout and "total" in ok.stdout
+    unseen_row = next(line for line in ok.stdout.splitlines() if line.startswith("toy_test_unseen_arch"))
+    assert unseen_row.split()[1:] == ["20"] + ["-"] * 5 + ["20"]  # columns -1, 0..4, total
     items = read_annotations(str(tmp_path / "out/toy_val/annotations/toy_val.txt"))
     assert len(items) == 5 and all(os.path.isabs(p) for p, _ in items)
     bad = subprocess.run([sys.executable, script, "--mode", "celeba", "--data_root", toy_root,

@@ -88,7 +88,11 @@ def test_folder_with_good_and_bad_files(model_path, tmp_path, capsys):
         assert record["low_confidence"] == (record["prob"] < 0.5)
     with open(csv_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["path", "pred", "prob", "low_confidence", "top1", "prob1", "top2", "prob2", "error"]
+    assert rows[0] == ["path", "pred", "prob", "low_confidence", "unknown_score", "unknown", "top1", "prob1",
+                       "top2", "prob2", "error"]
+    assert all(row[4:6] == ["", ""] for row in rows[1:])        # no model.openset.npz: closed set only
+    assert all(record["unknown"] is None for record in records)
+    assert "note: no open-set statistics" in captured.err
     assert len(rows) == 1 + len(records) and sum(1 for row in rows[1:] if row[-1]) == 3
 
 
@@ -97,7 +101,7 @@ def test_probabilities_match_direct_computation(model_path, tmp_path, capsys):
     json_path = str(tmp_path / "p.json")
     files = [p for p in good if p.endswith(("rgb.png", "grey.png", "wide.jpg"))]
     assert predict.main(files + ["--model_path", model_path, "--json", json_path, "--threshold", "0",
-                                 "--set", "num_workers=0"]) == 0
+                                 "--set", "num_workers=0", "amp=off"]) == 0    # fp32: compared to 1e-5
     assert "[low confidence]" not in capsys.readouterr().out
     with open(json_path, encoding="utf-8") as handle:
         records = json.load(handle)["predictions"]

@@ -45,9 +45,10 @@ def test_two_stages_end_to_end(collections):
 
 
 def test_resumed_run_matches_uninterrupted_run(collections):
-    assert run_main(collections, run_id="full", overrides=STAGE2 + ["max_epochs=3"]) == 0
-    assert run_main(collections, run_id="cut", overrides=STAGE2 + ["max_epochs=2"]) == 0
-    assert run_main(collections, "--resume", run_id="cut", overrides=STAGE2 + ["max_epochs=3"]) == 0
+    fp32 = STAGE2 + ["amp=off"]                   # bit-exactness is promised in fp32 (README)
+    assert run_main(collections, run_id="full", overrides=fp32 + ["max_epochs=3"]) == 0
+    assert run_main(collections, run_id="cut", overrides=fp32 + ["max_epochs=2"]) == 0
+    assert run_main(collections, "--resume", run_id="cut", overrides=fp32 + ["max_epochs=3"]) == 0
     full = torch.load(os.path.join(run_dir(collections, "full"), "checkpoint.pth"), weights_only=True)
     cut = torch.load(os.path.join(run_dir(collections, "cut"), "checkpoint.pth"), weights_only=True)
     assert full["epoch"] == cut["epoch"] == 3
@@ -60,8 +61,8 @@ def test_resumed_run_matches_uninterrupted_run(collections):
 
 
 def test_same_seed_gives_bit_identical_weights(collections):
-    assert run_main(collections, run_id="a") == 0
-    assert run_main(collections, run_id="b") == 0
+    assert run_main(collections, run_id="a", overrides=STAGE2 + ["amp=off"]) == 0   # fp32: bit-exact
+    assert run_main(collections, run_id="b", overrides=STAGE2 + ["amp=off"]) == 0
     a = torch.load(os.path.join(run_dir(collections, "a"), "model.pth"), weights_only=True)
     b = torch.load(os.path.join(run_dir(collections, "b"), "model.pth"), weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -119,3 +120,41 @@ def test_help_documents_every_flag():
     for flag in ("--data_path", "--train_collection", "--val_collection", "--config_name", "--run_id",
                  "--device", "--pretrain", "--pretrain_model_path", "--resume", "--set"):
         assert flag in text
+
+
+def test_resume_refuses_a_changed_config_and_names_the_keys(collections, capsys):
+    assert run_main(collections, run_id="r", overrides=STAGE2 + ["max_epochs=1"]) == 0
+    config_file = os.path.join(run_dir(collections, "r"), "config.json")
+    before = open(config_file).read()
+    assert run_main(collections, "--resume", run_id="r",
+                    overrides=STAGE2 + ["max_epochs=2", "learning_rate=0.5", "crop_num=3"]) == 1
+    error = capsys.readouterr().err
+    assert "configuration differs" in error and "learning_rate" in error and "crop_num" in error
+    assert "max_epochs" not in error.split("only")[0]          # extending a run is allowed
+    assert open(config_file).read() == before                  # nothing overwritten
+    # more epochs and other machine settings are fine
+    assert run_main(collections, "--resume", run_id="r", overrides=STAGE2 + ["max_epochs=2", "num_workers=1"]) == 0
+
+
+def test_fp16_resume_restores_the_grad_scaler(collections, monkeypatch):
+    """An fp16 run resumed after epoch 2 equals the uninterrupted run, GradScaler state included.
+
+    CPU autocast in fp16 stands in for CUDA's; the scaler grows its scale every step
+    (growth_interval=1), so a resume that restarted it at its initial scale would differ.
+    """
+    import functools
+    import engine.fit
+    import engine.trainer
+    fp16 = lambda amp, device: torch.float16                               # noqa: E731
+    monkeypatch.setattr(engine.fit, "amp_dtype", fp16)
+    monkeypatch.setattr(engine.trainer, "amp_dtype", fp16)
+    monkeypatch.setattr(engine.fit.torch.amp, "GradScaler",
+                        functools.partial(torch.amp.GradScaler, growth_interval=1, init_scale=2.0 ** 4))
+    assert run_main(collections, run_id="full16", overrides=STAGE2 + ["max_epochs=3", "amp=fp16"]) == 0
+    assert run_main(collections, run_id="cut16", overrides=STAGE2 + ["max_epochs=2", "amp=fp16"]) == 0
+    assert run_main(collections, "--resume", run_id="cut16", overrides=STAGE2 + ["max_epochs=3", "amp=fp16"]) == 0
+    full = torch.load(os.path.join(run_dir(collections, "full16"), "checkpoint.pth"), weights_only=True)
+    cut = torch.load(os.path.join(run_dir(collections, "cut16"), "checkpoint.pth"), weights_only=True)
+    assert full["scaler"]["scale"] == cut["scaler"]["scale"] > 2.0 ** 4     # it did grow
+    for key, value in full["model"].items():
+        assert torch.equal(value, cut["model"][key]), key

@@ -4,7 +4,8 @@ Modes: celeba, lsun (real_layout.py), in_the_wild (in_the_wild.py), toy, pretrai
 fingerprint (toy_layout.py). Each closed class is pooled from its sources (each source
 already capped), capped again per class if the plan says so, shuffled and cut
 80/10/10 (90/10 for pretrain, 80/20 for fingerprint), see collect.py for the seeding.
-Cross-test lists are written whole. Every list is sorted by (label, path), so running
+Cross-test lists and the open-set list of unseen architectures (label -1, toy mode)
+are written whole. Every list is sorted by (label, path), so running
 twice gives byte-identical files.
 """
 import functools
@@ -16,7 +17,7 @@ from data.annotations import write_annotations
 
 from .collect import find_duplicates, seeded_subset, split_by_fractions, stable_rng
 from .in_the_wild import in_the_wild_plans
-from .plan import Plan, cross_list_path, split_list_path
+from .plan import UNKNOWN_LABEL, Plan, cross_list_path, split_list_path, unseen_list_path
 from .real_layout import real_layout_plans
 from .report import GenerationReport, format_report
 from .sources import SourceReader
@@ -70,6 +71,8 @@ def closed_lists(plan: Plan, reader: SourceReader) -> Dict[str, List[Item]]:
         parts = split_by_fractions(paths, fractions, stable_rng(reader.seed, key + "/split"))
         for name, part in zip(names, parts):
             splits[name] += [(path, label) for path in part]
+    for name, sources in plan.whole.items():
+        splits[name] += [(path, s.label) for s in sources for path in reader.read(s)]
     return splits
 
 
@@ -86,6 +89,17 @@ def cross_lists(plan: Plan, reader: SourceReader,
     return lists
 
 
+def unseen_list(plan: Plan, reader: SourceReader, closed: Dict[str, List[Item]]) -> List[Item]:
+    """``[(path, -1), ...]`` of the plan's unseen-architecture sources; none may be in the closed set."""
+    if any(s.label != UNKNOWN_LABEL for s in plan.unseen):
+        raise ValueError(f"{plan.prefix}: unseen-architecture sources must carry label {UNKNOWN_LABEL}")
+    items = [(path, UNKNOWN_LABEL) for s in plan.unseen for path in reader.read(s)]
+    closed_paths = [path for split in closed.values() for path, _ in split]
+    _raise_on_overlap(plan.prefix, find_duplicates([("closed set", closed_paths),
+                                                    ("unseen_arch", [p for p, _ in items])]))
+    return items
+
+
 def _raise_on_overlap(prefix: str, clashes: List[Tuple[str, str, str]]) -> None:
     if clashes:
         path, first, second = clashes[0]
@@ -100,7 +114,7 @@ def _write(path: str, items: List[Item], plan: Plan, report: GenerationReport) -
     items = sorted(items, key=lambda item: (item[1], item[0]))
     labelled = items if plan.with_labels else [(p, -1) for p, _ in items]
     write_annotations(path, labelled, with_labels=plan.with_labels)
-    report.add(path, labelled)
+    report.add(path, labelled, path_only=not plan.with_labels)
 
 
 def generate_lists(mode: str, data_root: str, save_path: str, seed: int = 0,
@@ -134,6 +148,8 @@ def generate_lists(mode: str, data_root: str, save_path: str, seed: int = 0,
             _write(split_list_path(save_path, plan.prefix, name), items, plan, report)
         for kind, items in cross_lists(plan, reader, closed).items():
             _write(cross_list_path(save_path, plan.prefix, kind), items, plan, report)
+        if plan.unseen:
+            _write(unseen_list_path(save_path, plan.prefix), unseen_list(plan, reader, closed), plan, report)
     report.missing = list(reader.missing)
     echo(format_report(report))
     return report

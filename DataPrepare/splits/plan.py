@@ -6,9 +6,10 @@ All directories are relative to the data root, written with ``/``.
 """
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 CROSS_KINDS = ("seed", "loss", "finetune", "dataset")
+UNKNOWN_LABEL = -1  # label of an image whose architecture is none of the known classes
 TRAIN_VAL_TEST = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 
 
@@ -37,6 +38,11 @@ class Plan:
     balance: when True, every closed class is also capped at the smallest class's
         count (seeded subset), so all classes have the same size.
     with_labels: False for pre-training lists (``path`` only).
+    unseen: sources of architectures no model is trained on, written whole to
+        ``{prefix}_test/annotations/{prefix}_test_unseen_arch.txt`` with label
+        ``UNKNOWN_LABEL`` (-1, "no known architecture"; an open-set test list).
+    whole: ``{split name: sources}`` added whole (no split, no cap) to that closed split,
+        e.g. the toy zoo's whole photos in the stage-1 train list.
     """
     prefix: str
     closed: List[Source]
@@ -45,9 +51,12 @@ class Plan:
     cross: List[Tuple[str, List[Source]]] = field(default_factory=list)
     balance: bool = False
     with_labels: bool = True
+    unseen: List[Source] = field(default_factory=list)
+    whole: Dict[str, List[Source]] = field(default_factory=dict)
 
     def all_sources(self) -> List[Source]:
-        return list(self.closed) + [s for _, sources in self.cross for s in sources]
+        return (list(self.closed) + [s for _, sources in self.cross for s in sources] + list(self.unseen)
+                + [s for sources in self.whole.values() for s in sources])
 
 
 def split_list_path(save_path: str, prefix: str, split: str) -> str:
@@ -62,6 +71,11 @@ def cross_list_path(save_path: str, prefix: str, kind: str) -> str:
         raise ValueError(f"unknown cross-test kind {kind!r}; expected one of {CROSS_KINDS}")
     return os.path.join(save_path, f"{prefix}_test", "annotations",
                         f"{prefix}_test_cross_{kind}.txt")
+
+
+def unseen_list_path(save_path: str, prefix: str) -> str:
+    """``{save_path}/{prefix}_test/annotations/{prefix}_test_unseen_arch.txt`` (open set)."""
+    return os.path.join(save_path, f"{prefix}_test", "annotations", f"{prefix}_test_unseen_arch.txt")
 
 
 def with_cap(sources: Sequence[Source], cap: Optional[int]) -> List[Source]:

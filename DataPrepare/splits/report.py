@@ -9,8 +9,9 @@ from typing import Dict, List, Sequence, Tuple
 class GenerationReport:
     """What one run wrote.
 
-    counts: list file path -> {label: images} (label -1 for path-only lists), in
-        writing order.
+    counts: list file path -> {label: images} (label -1 for path-only lists and for
+        images of unseen architectures), in writing order.
+    path_only: the lists without labels (their -1 is not a column of the table).
     missing: source directories skipped under ``--allow_missing``.
     not_written: list files skipped because none of their sources had an image.
     """
@@ -20,9 +21,12 @@ class GenerationReport:
     counts: Dict[str, Dict[int, int]] = field(default_factory=dict)
     missing: List[str] = field(default_factory=list)
     not_written: List[str] = field(default_factory=list)
+    path_only: List[str] = field(default_factory=list)
 
-    def add(self, path: str, items: Sequence[Tuple[str, int]]) -> None:
+    def add(self, path: str, items: Sequence[Tuple[str, int]], path_only: bool = False) -> None:
         self.counts[path] = dict(sorted(Counter(label for _, label in items).items()))
+        if path_only:
+            self.path_only.append(path)
 
 
 def _list_name(path: str) -> str:
@@ -30,9 +34,10 @@ def _list_name(path: str) -> str:
 
 
 def format_report(report: GenerationReport) -> str:
-    """A table: one row per written list, one column per label ('-': label absent), total."""
-    labels = sorted({label for counts in report.counts.values() for label in counts
-                     if label >= 0})
+    """A table: one row per written list, one column per label ('-': label absent; -1: unseen
+    architecture), total."""
+    labels = sorted({label for path, counts in report.counts.items() for label in counts
+                     if path not in report.path_only})
     width = max([len(_list_name(p)) for p in report.counts] + [4])
     header = f"{'list':<{width}}" + "".join(f"{label:>8}" for label in labels) + f"{'total':>9}"
     lines = [f"mode {report.mode}, seed {report.seed}: images per list and label", header]

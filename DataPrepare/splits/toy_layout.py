@@ -3,8 +3,10 @@
 Toy zoo layout under the data root (64x64 PNGs): ``real/{A,B,C}``,
 ``GANs/{dcgan,progan,bilinear,subpixel}/A_seed0`` (labels 1..4, real = 0),
 ``GANs/dcgan/A_seed{1,2}``, ``GANs/progan/A_seed0_hinge``, ``GANs/subpixel/A_seed0_lsgan``,
-``GANs/<arch>/ft_C`` and ``GANs/<arch>/B_seed0``. ``real/C`` is fine-tuning data only and
-appears in no toy list (it does appear in the pre-training lists).
+``GANs/<arch>/ft_C``, ``GANs/<arch>/B_seed0`` and the unseen families
+``GANs/{stylegan2,resizeblur}/A_seed0``. ``real/C`` is fine-tuning data only and appears in
+no toy list (it does appear in the pre-training lists); ``train_crops/`` (the generators'
+training crops) is in no list at all.
 
 | list            | sources                                                    |
 |-----------------|------------------------------------------------------------|
@@ -13,13 +15,15 @@ appears in no toy list (it does appear in the pre-training lists).
 | cross_loss      | progan/A_seed0_hinge -> 2, subpixel/A_seed0_lsgan -> 4     |
 | cross_finetune  | <arch>/ft_C -> 1..4                                        |
 | cross_dataset   | real/B -> 0, <arch>/B_seed0 -> 1..4                        |
+| unseen_arch     | stylegan2/A_seed0, resizeblur/A_seed0 -> -1 (open set)     |
 """
 import os
 from typing import List, Optional
 
-from .plan import Plan, Source
+from .plan import UNKNOWN_LABEL, Plan, Source
 
 ARCHS = ("dcgan", "progan", "bilinear", "subpixel")
+UNSEEN_ARCHS = ("stylegan2", "resizeblur")
 TOY_CROSS_DIR_CAP = 2000
 FINGERPRINT_SPLIT = (("train", 0.8), ("test", 0.2))
 PRETRAIN_SPLIT = (("train", 0.9), ("val", 0.1))
@@ -31,7 +35,7 @@ def _gans(arch: str, model: str) -> str:
 
 def toy_plans(data_root: str, max_per_class: Optional[int],
               max_per_cross_dir: Optional[int]) -> List[Plan]:
-    """The toy experiment: closed set on domain A, four cross tests (table above)."""
+    """The toy experiment: closed set on domain A, four cross tests, the unseen list (table above)."""
     cap = TOY_CROSS_DIR_CAP if max_per_cross_dir is None else max_per_cross_dir
     closed = [Source("real/A", 0)] + [Source(_gans(a, "A_seed0"), label)
                                       for label, a in enumerate(ARCHS, start=1)]
@@ -45,18 +49,22 @@ def toy_plans(data_root: str, max_per_class: Optional[int],
         ("dataset", [Source("real/B", 0, cap)] + [Source(_gans(a, "B_seed0"), label, cap)
                                                   for label, a in enumerate(ARCHS, start=1)]),
     ]
-    return [Plan(prefix="toy", closed=closed, class_cap=max_per_class, cross=cross)]
+    unseen = [Source(_gans(a, "A_seed0"), UNKNOWN_LABEL, cap) for a in UNSEEN_ARCHS]
+    return [Plan(prefix="toy", closed=closed, class_cap=max_per_class, cross=cross, unseen=unseen)]
 
 
 def pretrain_plans(data_root: str, max_per_class: Optional[int],
                    max_per_cross_dir: Optional[int]) -> List[Plan]:
     """Stage-1 lists (path only), 90/10: every image under ``real/`` when it exists,
     else every image under the data root. Stage 1 learns transformation traces from
-    real images (SPEC section 5); for the toy zoo this is real/A, real/B and real/C.
+    real images (SPEC section 5); for the toy zoo this is real/A, real/B and real/C, and the
+    train list also holds every whole photo under photos/ (stage 1 crops them at random).
     ``max_per_class`` caps the total; ``max_per_cross_dir`` is unused."""
     root = "real" if os.path.isdir(os.path.join(data_root, "real")) else "."
+    photos = ["photos"] if os.path.isdir(os.path.join(data_root, "photos")) else []
     return [Plan(prefix="pretrain", closed=[Source(root, 0)], fractions=PRETRAIN_SPLIT,
-                 class_cap=max_per_class, with_labels=False)]
+                 class_cap=max_per_class, with_labels=False,
+                 whole={"train": [Source(rel, 0) for rel in photos]})]
 
 
 ARCH_MODELS = {

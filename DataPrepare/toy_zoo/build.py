@@ -1,16 +1,20 @@
-"""Build the toy GAN zoo: real crops, 16 adversarially trained generators, manifest, grids.
+"""Build the toy GAN zoo: crops of three photo domains, 18 image-conditioned generators, manifest, grids.
 
 Output root layout (see sources.py for the full table)::
 
-    manifest.json                 zoo seed, scale, settings, domains, one entry per source
-    real/{A,B,C}/000000.png ...   64x64 RGB crops of each photo domain
-    GANs/{arch}/{variant}/...     64x64 RGB samples of each generator
-    grids/{arch}_{variant}.png    8x8 sample grid per source (grids/real_A.png, ...)
+    manifest.json                 zoo seed, scale, settings, domains, one entry per source, audit
+    real/{A,B,C}/000000.png ...   64x64 RGB crops of each photo domain (real class, held-out inputs)
+    train_crops/{A,B,C}/...       64x64 RGB crops the generators train on (in no list)
+    photos/{A,B,C}/*.png          every photo of each domain, whole (stage 1 trains on their crops)
+    GANs/{arch}/{variant}/...     64x64 RGB reconstructions of real/{domain} by each generator
+    grids/{arch}_{variant}.png    input crops above their reconstructions (grids/real_A.png: 8x8 crops)
+    grids/compare_{A,B,C}.png     8 crops of the domain above every generator's reconstruction of them
     weights/{arch}_{variant}.pt   generator state_dict (``..._disc.pt``: its discriminator)
 
 Deterministic: one zoo seed fixes every byte on a given machine and thread count. Resumable:
 a source whose folder carries a ``.done`` marker and a manifest entry is never rebuilt; the
-manifest is rewritten atomically after every source.
+manifest is rewritten atomically after every source. The content-shortcut audit (audit.py)
+runs at the end of every build and is recorded in the manifest.
 """
 import multiprocessing
 import os
@@ -23,13 +27,15 @@ import torch
 from tqdm import tqdm
 
 from . import storage
-from .generators import ARCH_LABELS, Discriminator, build_generator
+from .audit import audit_zoo
+from .generators import FAMILY_LABELS, Discriminator, build_generator
 from .photos import DOMAINS, load_domain_photos, random_crops
-from .sources import SCALES, Source, derive_seed, plan_sources
-from .train_gan import G_LEARNING_RATES, generate_images, images_to_tensor, make_gan, train_gan
+from .sources import SCALES, Scale, Source, derive_seed, plan_sources
+from .summary import save_comparison_grids
+from .train_gan import TrainSettings, images_to_tensor, make_gan, psnr, reconstruct_images, train_generator
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: unconditional GANs (before issue #14)
 
 
 def load_photo_domains(extra_photos: dict) -> tuple:
@@ -85,20 +91,22 @@ def is_cached(out: str, manifest: dict, source: Source) -> bool:
     entry = _entry(manifest, source.name)
     if entry is None or not storage.is_marked_done(folder) or storage.count_pngs(folder) != source.count:
         return False
-    return source.kind == "real" or all(os.path.isfile(os.path.join(out, entry[key]))
-                                        for key in ("weights", "disc_weights"))
+    return source.kind != "gan" or all(os.path.isfile(os.path.join(out, entry[key]))
+                                       for key in ("weights", "disc_weights"))
 
 
-def _build_real(out: str, source: Source, photos: list, zoo_seed: int) -> dict:
-    """Random multi-scale crops of the domain's photos (real class, and the GANs' training set)."""
+def _build_crops(out: str, source: Source, photos: list, zoo_seed: int) -> dict:
+    """Random multi-scale crops of the domain's photos: the real class (and the generators'
+    held-out inputs) or the generators' training crops; same function, same PNG format."""
     seed = derive_seed(zoo_seed, source.name)
     images = random_crops(photos, source.count, np.random.default_rng(seed))
     storage.write_pngs(os.path.join(out, source.dir), images)
-    storage.save_grid(os.path.join(out, "grids", f"{source.file_stem}.png"), images)
+    if source.kind == "real":
+        storage.save_grid(os.path.join(out, "grids", f"{source.file_stem}.png"), images)
     return {"derived_seed": seed, "weights": None}
 
 
-def _load_parent(out: str, manifest: dict, source: Source, width: int) -> tuple:
+def _load_parent(out: str, manifest: dict, source: Source, scale: Scale) -> tuple:
     """Generator and discriminator of ``source.parent``, loaded strictly from weights/.
 
     Fine-tuning continues the parent's adversarial game (both networks) on the new domain.
@@ -106,46 +114,71 @@ def _load_parent(out: str, manifest: dict, source: Source, width: int) -> tuple:
     parent = _entry(manifest, source.parent)
     if parent is None:
         raise ValueError(f"{source.name} needs its parent {source.parent}, which is not built yet")
-    generator, discriminator = build_generator(source.architecture, width), Discriminator(width)
+    generator, discriminator = build_generator(source.architecture, scale.width), Discriminator(scale.disc_width)
     generator.load_state_dict(storage.load_state(os.path.join(out, parent["weights"])))
     discriminator.load_state_dict(storage.load_state(os.path.join(out, parent["disc_weights"])))
     return generator, discriminator
 
 
+def train_settings(scale: Scale, source: Source) -> TrainSettings:
+    """The training hyperparameters of generator ``source`` at ``scale``."""
+    return TrainSettings(adv_loss=source.loss, rec_loss=source.rec_loss, steps=source.steps,
+                         batch_size=scale.batch_size, lr_g=scale.lr_g, lr_d=scale.lr_d,
+                         rec_weight=scale.rec_weight, colour_weight=scale.colour_weight)
+
+
+def _read_source(out: str, manifest: dict, name: str, count: int = None) -> np.ndarray:
+    entry = _entry(manifest, name)
+    return storage.read_pngs(os.path.join(out, entry["dir"]), entry["images"] if count is None else count)
+
+
+def _save_reconstruction_grid(path: str, inputs: np.ndarray, outputs: np.ndarray, pairs: int = 4) -> None:
+    """Rows of 8 input crops, each followed by the generator's reconstructions of them."""
+    rows, names = [], []
+    for start in range(0, min(len(inputs), 8 * pairs), 8):
+        rows += [inputs[start:start + 8], outputs[start:start + 8]]
+        names += ["input", "output"]
+    storage.save_row_grid(path, rows, names, label_width=48)
+
+
 def _build_gan(out: str, manifest: dict, source: Source, zoo_seed: int, show_progress: bool) -> dict:
-    """Train (or fine-tune) one generator, save its weights, write its samples and grid."""
+    """Train (or fine-tune) one generator, save its weights, write its reconstructions and grid."""
     scale = SCALES[manifest["scale"]]
     torch_seed = derive_seed(zoo_seed, source.name)
     if source.parent is None:
-        generator, discriminator = make_gan(source.architecture, scale.width, torch_seed)
+        generator, discriminator = make_gan(source.architecture, scale.width, scale.disc_width, torch_seed)
     else:
-        generator, discriminator = _load_parent(out, manifest, source, scale.width)
-    real_entry = _entry(manifest, f"real/{source.domain}")
-    real = images_to_tensor(storage.read_pngs(os.path.join(out, real_entry["dir"]), real_entry["images"]))
+        generator, discriminator = _load_parent(out, manifest, source, scale)
+    settings = train_settings(scale, source)
+    crops = images_to_tensor(_read_source(out, manifest, f"train_crops/{source.domain}"))
     with tqdm(total=source.steps, desc=f"  {source.name}", leave=False, disable=not show_progress) as bar:
-        history = train_gan(generator, discriminator, real, source.loss, source.steps, scale.batch_size,
-                            torch_seed, lr_d=scale.lr_d, progress=_step_reporter(bar))
+        history = train_generator(generator, discriminator, crops, settings, torch_seed,
+                                  progress=_step_reporter(bar))
     weights = f"weights/{source.file_stem}.pt"
     storage.save_state_atomic(os.path.join(out, weights), generator.state_dict())
     storage.save_state_atomic(os.path.join(out, f"weights/{source.file_stem}_disc.pt"), discriminator.state_dict())
-    images = generate_images(generator, source.count, seed=torch_seed + 1)
+    inputs = _read_source(out, manifest, f"real/{source.domain}", source.count)
+    images = reconstruct_images(generator, inputs)
     storage.write_pngs(os.path.join(out, source.dir), images)
-    storage.save_grid(os.path.join(out, "grids", f"{source.file_stem}.png"), images)
-    return {"derived_seed": torch_seed, "lr_g": G_LEARNING_RATES[source.loss], "lr_d": scale.lr_d,
-            "weights": weights, "disc_weights": f"weights/{source.file_stem}_disc.pt",
-            **_loss_summary(history)}
+    _save_reconstruction_grid(os.path.join(out, "grids", f"{source.file_stem}.png"), inputs, images)
+    return {"derived_seed": torch_seed, "inputs": f"real/{source.domain}", "train_crops": f"train_crops/{source.domain}",
+            "psnr_db": round(psnr(images, inputs), 3),
+            "losses": {"adversarial": settings.adv_loss, "reconstruction": settings.rec_loss,
+                       "rec_weight": settings.rec_weight, "colour_weight": settings.colour_weight},
+            "lr_g": settings.lr_g, "lr_d": settings.lr_d,
+            "weights": weights, "disc_weights": f"weights/{source.file_stem}_disc.pt", **_loss_summary(history)}
 
 
 def _step_reporter(bar: tqdm):
-    """train_gan progress callback advancing ``bar`` and showing the current losses."""
-    def report(step: int, d_loss: float, g_loss: float) -> None:
-        bar.set_postfix(D=f"{d_loss:.2f}", G=f"{g_loss:.2f}", refresh=False)
+    """train_generator progress callback advancing ``bar`` and showing the current losses."""
+    def report(step: int, d_loss: float, g_adv: float, rec: float) -> None:
+        bar.set_postfix(D=f"{d_loss:.2f}", G=f"{g_adv:.2f}", rec=f"{rec:.3f}", refresh=False)
         bar.update(1)
     return report
 
 
 def _loss_summary(history: dict) -> dict:
-    """Mean D and G loss over the first and last tenth of training (evidence it really trained)."""
+    """Mean of every loss over the first and last tenth of training (evidence it really trained)."""
     tenth = max(1, len(history["d_loss"]) // 10)
     return {f"{key}_{part}": round(float(np.mean(values[:tenth] if part == "first" else values[-tenth:])), 4)
             for key, values in history.items() for part in ("first", "last")}
@@ -154,20 +187,21 @@ def _loss_summary(history: dict) -> dict:
 def build_source(out: str, manifest: dict, source: Source, photos: dict, show_progress: bool) -> dict:
     """Build one source from scratch and return its manifest entry (not yet recorded)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    if source.kind == "real":
-        extra = _build_real(out, source, photos[source.domain], manifest["zoo_seed"])
-    else:
+    if source.kind == "gan":
         extra = _build_gan(out, manifest, source, manifest["zoo_seed"], show_progress)
+    else:
+        extra = _build_crops(out, source, photos[source.domain], manifest["zoo_seed"])
     storage.mark_done(os.path.join(out, source.dir))
     entry = {key: value for key, value in asdict(source).items() if key != "count"}
-    return {**entry, "dir": source.dir, "images": source.count, "grid": f"grids/{source.file_stem}.png",
+    grid = {"grid": f"grids/{source.file_stem}.png"} if source.kind != "crops" else {}
+    return {**entry, "dir": source.dir, "images": source.count, **grid,
             **extra, "seconds": round(time.perf_counter() - start, 2),
             "cpu_seconds": round(time.process_time() - cpu_start, 2)}
 
 
 def _dependencies_met(manifest: dict, source: Source, unfinished: set) -> bool:
     """Its real training images and its fine-tuning parent (if any) are built and recorded."""
-    needed = [f"real/{source.domain}"] + ([source.parent] if source.parent else [])
+    needed = [f"real/{source.domain}", f"train_crops/{source.domain}"] + ([source.parent] if source.parent else [])
     return all(_entry(manifest, name) is not None and name not in unfinished for name in needed)
 
 
@@ -198,7 +232,7 @@ def _build_gans_in_pool(out: str, manifest: dict, gans: list, workers: int, thre
 
 
 def _build_missing(out: str, manifest: dict, photos: dict, workers: int, threads: int, show_progress: bool) -> None:
-    """Build every source not cached yet: real crops first (in process), then the generators."""
+    """Build every source not cached yet: crops first (in process), then the generators."""
     plan = plan_sources(SCALES[manifest["scale"]])
     order = [source.name for source in plan]
     todo = [source for source in plan if not is_cached(out, manifest, source)]
@@ -210,7 +244,7 @@ def _build_missing(out: str, manifest: dict, photos: dict, workers: int, threads
             bar.update(1)
 
         for source in todo:
-            if source.kind == "real" or workers == 1:
+            if source.kind != "gan" or workers == 1:
                 bar.set_postfix_str(source.name)
                 on_done(build_source(out, manifest, source, photos, show_progress))
         if workers > 1:
@@ -218,8 +252,22 @@ def _build_missing(out: str, manifest: dict, photos: dict, workers: int, threads
             _build_gans_in_pool(out, manifest, gans, workers, threads, on_done)
 
 
+def export_photos(out: str, photos: dict) -> None:
+    """Write every photo of every domain, whole and lossless, to ``photos/{domain}/`` (stage 1
+    pre-trains on random crops of them); a photo already written is left as it is."""
+    for domain, domain_photos in photos.items():
+        folder = os.path.join(out, "photos", domain)
+        os.makedirs(folder, exist_ok=True)
+        for photo in domain_photos:
+            stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in photo.name)
+            path = os.path.join(folder, f"{stem}.png")
+            if not os.path.exists(path):
+                photo.image.save(path + ".tmp.png")
+                os.replace(path + ".tmp.png", path)
+
+
 def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dict = None,
-              threads: int = 1, workers: int = 1, show_progress: bool = True) -> dict:
+              threads: int = 1, workers: int = 1, show_progress: bool = True, audit: bool = True) -> dict:
     """Build (or resume) the whole zoo under ``out`` and return its manifest.
 
     Args:
@@ -229,6 +277,7 @@ def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dic
         threads: torch CPU threads per process, fixed so results are reproducible (1 is
             also the fastest choice when cores are shared with other processes).
         workers: generators trained at once in separate processes (1: all in this process).
+        audit: run the content-shortcut audit (audit.py) and record it as ``manifest["audit"]``.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose from {sorted(SCALES)}")
@@ -238,24 +287,15 @@ def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dic
     photos, domains = load_photo_domains(extra_photos or {})
     header = {"format": FORMAT_VERSION, "zoo_seed": seed, "scale": scale, "threads": threads,
               "image_size": 64, "settings": asdict(SCALES[scale]), "domains": domains,
-              "labels": {"real": 0, **ARCH_LABELS}}
+              "labels": {"real": 0, **FAMILY_LABELS}}
     os.makedirs(out, exist_ok=True)
     manifest = _open_manifest(out, header)
     start = time.perf_counter()
+    export_photos(out, photos)
     _build_missing(out, manifest, photos, workers, threads, show_progress)
+    save_comparison_grids(out, manifest)
     manifest["build_seconds"] = round(time.perf_counter() - start, 2)
+    if audit:
+        manifest["audit"] = audit_zoo(out, seed=0)
     storage.write_json_atomic(os.path.join(out, MANIFEST), manifest)
     return manifest
-
-
-def format_summary(manifest: dict) -> str:
-    """Table of source, label, image count and build seconds, with the total."""
-    sources = manifest["sources"]
-    lines = [f"{'source':<24}{'label':>6}{'images':>8}{'seconds':>10}{'cpu s':>8}"]
-    lines += [f"{e['name']:<24}{e['label']:>6}{e['images']:>8}{e['seconds']:>10.1f}{e['cpu_seconds']:>8.1f}"
-              for e in sources]
-    lines.append(f"{'total':<24}{'':>6}{sum(e['images'] for e in sources):>8}"
-                 f"{sum(e['seconds'] for e in sources):>10.1f}{sum(e['cpu_seconds'] for e in sources):>8.1f}")
-    lines.append(f"this run: {manifest['build_seconds']:.1f} s wall (cached sources are not rebuilt; "
-                 "with several workers the per-source seconds overlap)")
-    return "\n".join(lines)

@@ -1,184 +1,105 @@
-"""Four small 64x64 generator architectures and one shared discriminator.
+"""Image-conditioned toy generators: a shared encoder, a family decoder, no skip connections.
 
-Each generator maps latent codes ``z: [N, nz]`` to images ``[N, 3, 64, 64]`` in [-1, 1]
-and differs from the others only in *how it upsamples*, which is the architecture trace
-DNA-Det attributes:
+After AutoGAN (Zhang, Karaman and Chang, WIFS 2019, "Detecting and simulating artifacts in
+GAN fake images"): a generator reconstructs a real 64x64 crop through an 8x8 bottleneck, so
+its output shows the content of a real photo while every detail is synthesised by the
+family's upsampling decoder, which leaves that family's trace.
 
-| label | name       | upsampling (4x4 -> 64x64, four doublings)                  |
-|-------|------------|------------------------------------------------------------|
-| 1     | `dcgan`    | ConvTranspose2d(k=4, s=2, p=1) + BatchNorm + ReLU          |
-| 2     | `progan`   | nearest-neighbour x2 + Conv3x3 + LeakyReLU(0.2) + pixel norm |
-| 3     | `bilinear` | bilinear x2 + Conv3x3 + BatchNorm + ReLU                    |
-| 4     | `subpixel` | Conv3x3 to 4C channels + BatchNorm + ReLU + PixelShuffle(2)  |
+``Generator(x: [N, 3, 64, 64]) -> [N, 3, 64, 64]``, both in [-1, 1]:
 
-Channel widths at resolutions 4, 8, 16, 32 are ``8w, 4w, 2w, w`` (``width=w``); the fourth
-upsampling layer outputs RGB directly, as in the DCGAN tutorial, followed by tanh.
-Weights start from the DCGAN initialisation (``init_weights``). Sub-pixel convolutions use
-ICNR (their four phases start equal) and normalise before the shuffle: without both, the
-subpixel generator stayed in checkerboard noise within the few hundred steps the zoo affords.
+    encoder   Conv4x4/s2 (3 -> w) + LeakyReLU(0.2)          64 -> 32
+              Conv4x4/s2 (w -> 2w) + LeakyReLU(0.2)         32 -> 16
+              Conv4x4/s2 (2w -> 4w) + LeakyReLU(0.2)        16 -> 8
+              Conv3x3 (4w -> 4w)                            bottleneck z: [N, 4w, 8, 8]
+    decoder   the family's three doublings 8 -> 64 (decoders.py, unseen.py)
+
+The encoder is the same for every family (no normalisation, so it behaves the same in train
+and eval mode); nothing of the input reaches the decoder except ``z``.
+Families: ``ARCH_LABELS`` (closed set, labels 1-4) and ``UNSEEN_ARCHS`` (open set, label -1).
+The discriminator (``Discriminator``) is a PatchGAN (pix2pix) shared by every family.
 """
 import torch
 from torch import nn
 
+from .decoders import BilinearDecoder, DCGANDecoder, ProGANDecoder, SubpixelConv, SubpixelDecoder
+from .unseen import ResizeBlurDecoder, StyleGAN2Decoder
+
 IMAGE_SIZE = 64
-LATENT_DIM = 64
+UNKNOWN_LABEL = -1
+
+DECODERS = {
+    "dcgan": DCGANDecoder,
+    "progan": ProGANDecoder,
+    "bilinear": BilinearDecoder,
+    "subpixel": SubpixelDecoder,
+    "stylegan2": StyleGAN2Decoder,
+    "resizeblur": ResizeBlurDecoder,
+}
+ARCH_LABELS = {"dcgan": 1, "progan": 2, "bilinear": 3, "subpixel": 4}
+UNSEEN_ARCHS = ("stylegan2", "resizeblur")
+FAMILY_LABELS = {**ARCH_LABELS, **{arch: UNKNOWN_LABEL for arch in UNSEEN_ARCHS}}
 
 
-def _stage_widths(width: int) -> list:
-    """Channels at resolutions 4, 8, 16, 32 (the 64x64 output has 3)."""
-    return [8 * width, 4 * width, 2 * width, width]
+class Encoder(nn.Module):
+    """Three stride-2 convolutions and one 3x3: [N, 3, 64, 64] -> [N, 4w, 8, 8]."""
 
-
-class DCGANGenerator(nn.Module):
-    """PyTorch DCGAN-tutorial structure: transposed convolutions all the way."""
-
-    def __init__(self, width: int = 16, nz: int = LATENT_DIM):
+    def __init__(self, width: int):
         super().__init__()
-        c = _stage_widths(width)
-        layers = [nn.ConvTranspose2d(nz, c[0], 4, 1, 0, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(True)]
+        c = [3, width, 2 * width, 4 * width]
+        layers = []
         for c_in, c_out in zip(c[:-1], c[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(c[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(c[-1], c[-1], 3, 1, 1)]
         self.main = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.main(z[:, :, None, None])  # [N, nz] -> [N, nz, 1, 1] -> [N, 3, 64, 64]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
 
 
-class PixelNorm(nn.Module):
-    """ProGAN pixel-wise feature normalisation: x / sqrt(mean_c(x^2) + eps)."""
+class Generator(nn.Module):
+    """Encoder -> bottleneck -> family decoder, with no other path from input to output."""
+
+    def __init__(self, arch: str, width: int):
+        super().__init__()
+        self.arch = arch
+        self.encoder = Encoder(width)
+        self.decoder = DECODERS[arch](width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
-
-
-class _DenseStem(nn.Module):
-    """Latent -> [N, C, 4, 4] feature map through one linear layer (non-DCGAN generators)."""
-
-    def __init__(self, nz: int, channels: int, activation: nn.Module, norm: nn.Module):
-        super().__init__()
-        self.channels = channels
-        self.linear = nn.Linear(nz, channels * 16)
-        self.post = nn.Sequential(norm, activation)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.linear(z).view(-1, self.channels, 4, 4)  # [N, C*16] -> [N, C, 4, 4]
-        return self.post(x)
-
-
-class ProGANGenerator(nn.Module):
-    """ProGAN-style: pixel-normalised input, nearest upsampling, 3x3 convs, pixel norm."""
-
-    def __init__(self, width: int = 16, nz: int = LATENT_DIM):
-        super().__init__()
-        c = _stage_widths(width)
-        self.input_norm = PixelNorm()
-        self.stem = _DenseStem(nz, c[0], nn.LeakyReLU(0.2), nn.Identity())
-        blocks = [PixelNorm()]
-        for c_in, c_out in zip(c[:-1], c[1:]):
-            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1),
-                       nn.LeakyReLU(0.2), PixelNorm()]
-        self.blocks = nn.Sequential(*blocks)
-        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c[-1], 3, 3, 1, 1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.to_rgb(self.blocks(self.stem(self.input_norm(z)))))
-
-
-class BilinearGenerator(nn.Module):
-    """Bilinear upsampling (resize-convolution) followed by 3x3 convs."""
-
-    def __init__(self, width: int = 16, nz: int = LATENT_DIM):
-        super().__init__()
-        c = _stage_widths(width)
-        self.stem = _DenseStem(nz, c[0], nn.ReLU(True), nn.BatchNorm2d(c[0]))
-        blocks = []
-        for c_in, c_out in zip(c[:-1], c[1:]):
-            blocks += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                       nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        self.blocks = nn.Sequential(*blocks)
-        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                                    nn.Conv2d(c[-1], 3, 3, 1, 1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.to_rgb(self.blocks(self.stem(z))))
-
-
-class SubpixelConv(nn.Module):
-    """Sub-pixel convolution (ESPCN, Shi et al. 2016): Conv3x3 to 4C channels
-    [+ BatchNorm + ReLU unless ``final``], then PixelShuffle(2): [N, C_in, H, W] -> [N, C, 2H, 2W]."""
-
-    def __init__(self, c_in: int, c_out: int, final: bool = False):
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, 4 * c_out, 3, 1, 1, bias=final)
-        self.post = nn.Identity() if final else nn.Sequential(nn.BatchNorm2d(4 * c_out), nn.ReLU(True))
-        self.shuffle = nn.PixelShuffle(2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shuffle(self.post(self.conv(x)))
-
-    @torch.no_grad()
-    def icnr_(self, std: float) -> None:
-        """ICNR (Aitken et al. 2017): one N(0, std) kernel per output channel, copied to its 4
-        phases, so the layer starts as a conv followed by nearest-neighbour upsampling."""
-        out_channels, in_channels, k, _ = self.conv.weight.shape
-        base = torch.randn(out_channels // 4, in_channels, k, k) * std
-        self.conv.weight.copy_(base.repeat_interleave(4, dim=0))  # channel c*4 + phase <- base[c]
-
-
-class SubpixelGenerator(nn.Module):
-    """Sub-pixel convolution upsampling all the way (PixelShuffle after a 3x3 conv)."""
-
-    def __init__(self, width: int = 16, nz: int = LATENT_DIM):
-        super().__init__()
-        c = _stage_widths(width)
-        self.stem = _DenseStem(nz, c[0], nn.ReLU(True), nn.BatchNorm2d(c[0]))
-        self.blocks = nn.Sequential(*[SubpixelConv(c_in, c_out) for c_in, c_out in zip(c[:-1], c[1:])])
-        self.to_rgb = SubpixelConv(c[-1], 3, final=True)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.to_rgb(self.blocks(self.stem(z))))
+        return self.decoder(self.encoder(x))
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator shared by every architecture: 64 -> 32 -> 16 -> 8 -> 4 -> 1 logit.
+    """PatchGAN: 64 -> 32 -> 16 -> 8, one logit per 8x8 cell: ``[N, 3, 64, 64] -> [N, 64]``.
 
-    Conv(k=4, s=2, p=1) + LeakyReLU(0.2) (BatchNorm from the second block on), then a
-    4x4 valid conv to one unnormalised score per image: ``[N, 3, 64, 64] -> [N]``.
+    Conv(k=4, s=2, p=1) + LeakyReLU(0.2) (BatchNorm from the second block on), then a 3x3
+    conv to one unnormalised score per cell (each sees a 46x46 receptive field).
     """
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int):
         super().__init__()
-        c = [width, 2 * width, 4 * width, 8 * width]
-        layers = [nn.Conv2d(3, c[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        for c_in, c_out in zip(c[:-1], c[1:]):
+        c = [3, width, 2 * width, 4 * width]
+        layers = [nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for c_in, c_out in zip(c[1:-1], c[2:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(c[-1], 1, 4, 1, 0)]
+        layers += [nn.Conv2d(c[-1], 1, 3, 1, 1)]
         self.main = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x).flatten()  # [N, 1, 1, 1] -> [N]
+        return self.main(x).flatten(1)  # [N, 1, 8, 8] -> [N, 64]
 
 
-GENERATORS = {
-    "dcgan": DCGANGenerator,
-    "progan": ProGANGenerator,
-    "bilinear": BilinearGenerator,
-    "subpixel": SubpixelGenerator,
-}
-ARCH_LABELS = {"dcgan": 1, "progan": 2, "bilinear": 3, "subpixel": 4}
-
-
-def build_generator(arch: str, width: int) -> nn.Module:
-    """Instantiate generator ``arch`` (one of GENERATORS) with base width ``width``."""
-    if arch not in GENERATORS:
-        raise ValueError(f"unknown generator architecture {arch!r}; choose from {sorted(GENERATORS)}")
-    return GENERATORS[arch](width=width)
+def build_generator(arch: str, width: int) -> Generator:
+    """Instantiate the generator of family ``arch`` (a key of DECODERS) with base width ``width``."""
+    if arch not in DECODERS:
+        raise ValueError(f"unknown generator architecture {arch!r}; choose from {sorted(DECODERS)}")
+    return Generator(arch, width)
 
 
 def init_weights(module: nn.Module) -> None:
-    """DCGAN initialisation: conv weights N(0, 0.02), BatchNorm gamma N(1, 0.02), beta 0;
-    sub-pixel convs ICNR with std 0.02 (``Module.apply`` visits them after their conv)."""
+    """DCGAN initialisation: conv/linear weights N(0, 0.02), BatchNorm gamma N(1, 0.02), beta 0;
+    sub-pixel convs ICNR with std 0.02 (``Module.apply`` visits them after their conv).
+    Modulated convs keep their own N(0, 1) weights (scaled at run time)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
@@ -188,4 +109,3 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
     elif isinstance(module, SubpixelConv):
         module.icnr_(0.02)
-

@@ -1,67 +1,77 @@
-"""The zoo's image sources (real domains and trained generators) and the two build scales.
+"""The zoo's image sources (real crops, training crops, generators) and the two build scales.
 
 Build order and directory layout under the output root (``{arch}`` in dcgan, progan,
-bilinear, subpixel; labels 0 real, 1 dcgan, 2 progan, 3 bilinear, 4 subpixel):
+bilinear, subpixel; labels 0 real, 1 dcgan, 2 progan, 3 bilinear, 4 subpixel; the unseen
+families stylegan2 and resizeblur are labelled -1):
 
-| role            | sources                                                         |
-|-----------------|-----------------------------------------------------------------|
-| real images     | ``real/A``, ``real/B``, ``real/C``                              |
-| closed set      | ``GANs/{arch}/A_seed0`` (ns loss, domain A)                      |
-| cross-seed      | ``GANs/dcgan/A_seed1``, ``GANs/dcgan/A_seed2``                   |
-| cross-loss      | ``GANs/progan/A_seed0_hinge``, ``GANs/subpixel/A_seed0_lsgan``   |
-| cross-finetune  | ``GANs/{arch}/ft_C`` (parent ``{arch}/A_seed0``, tuned on real/C) |
-| cross-dataset   | ``GANs/{arch}/B_seed0`` (from scratch on domain B)               |
+| role             | sources                                                             |
+|------------------|---------------------------------------------------------------------|
+| real class       | ``real/A``, ``real/B``, ``real/C`` (the generators' held-out inputs) |
+| training crops   | ``train_crops/A``, ``train_crops/B``, ``train_crops/C`` (in no list) |
+| closed set       | ``GANs/{arch}/A_seed0`` (ns + L1, domain A)                          |
+| cross-seed       | ``GANs/dcgan/A_seed1``, ``GANs/dcgan/A_seed2``                       |
+| cross-loss       | ``GANs/progan/A_seed0_hinge`` (hinge + L1), ``GANs/subpixel/A_seed0_lsgan`` (lsgan + L2) |
+| unseen families  | ``GANs/stylegan2/A_seed0``, ``GANs/resizeblur/A_seed0``              |
+| cross-finetune   | ``GANs/{arch}/ft_C`` (parent ``{arch}/A_seed0``, tuned on domain C)  |
+| cross-dataset    | ``GANs/{arch}/B_seed0`` (from scratch on domain B)                   |
 
-Every generator trains on the real images of its domain (``real/{domain}``).
+A generator of domain D trains on ``train_crops/D`` and writes its reconstructions of the
+first ``count`` crops of ``real/D``, which it never saw in training: image ``k`` of every
+domain-D generator shows the content of ``real/D/00000k.png``.
 """
 import zlib
 from dataclasses import dataclass
 from typing import Optional
 
-from .generators import ARCH_LABELS
+from .generators import ARCH_LABELS, FAMILY_LABELS, UNSEEN_ARCHS
 
 ARCHITECTURES = tuple(ARCH_LABELS)
 
 
 @dataclass(frozen=True)
 class Scale:
-    """Sizes of one build: image counts, training steps and network width."""
-    closed_images: int     # real/A and every */A_seed0
-    cross_images: int      # every other source but real/C
-    finetune_images: int   # real/C, the fine-tuning set
-    steps: int             # adversarial steps from scratch
-    finetune_steps: int    # adversarial steps when fine-tuning
+    """Sizes of one build: image counts, training steps, network width, loss weights."""
+    closed_images: int     # real/A and every */A_seed0 of the closed set
+    cross_images: int      # real/B, real/C and every other generator
+    train_crops: int       # training crops per domain (train_crops/{A,B,C})
+    steps: int             # training steps from scratch
+    finetune_steps: int    # training steps when fine-tuning
     batch_size: int
-    width: int             # generator / discriminator base width
-    lr_d: float = 2e-4     # discriminator; G's rate depends on the loss (train_gan.G_LEARNING_RATES)
+    width: int             # encoder / decoder base width
+    disc_width: int        # discriminator base width
+    lr_g: float = 1e-3
+    lr_d: float = 2e-4
+    rec_weight: float = 10.0
+    colour_weight: float = 10.0
 
 
 SCALES = {
-    "tiny": Scale(closed_images=40, cross_images=20, finetune_images=20, steps=6, finetune_steps=3,
-                  batch_size=8, width=8),
-    "default": Scale(closed_images=1000, cross_images=300, finetune_images=300, steps=300,
-                     finetune_steps=120, batch_size=32, width=12),
+    "tiny": Scale(closed_images=40, cross_images=20, train_crops=48, steps=4, finetune_steps=2,
+                  batch_size=8, width=8, disc_width=4),
+    "default": Scale(closed_images=1000, cross_images=300, train_crops=2000, steps=600,
+                     finetune_steps=200, batch_size=8, width=32, disc_width=16),
 }
 
 
 @dataclass(frozen=True)
 class Source:
-    """One directory of images: a real domain or one trained generator."""
-    name: str                 # "real/A" or "{arch}/{variant}"
-    kind: str                 # "real" | "gan"
-    architecture: str         # "real" or a key of ARCH_LABELS
-    label: int
-    domain: str               # photo domain of the training / cropped images
-    seed: int                 # variant seed (0 for real images)
-    loss: Optional[str]       # GAN loss, None for real images
+    """One directory of images: crops of a photo domain or one trained generator."""
+    name: str                 # "real/A", "train_crops/A" or "{arch}/{variant}"
+    kind: str                 # "real" | "crops" | "gan"
+    architecture: str         # "real" or a key of FAMILY_LABELS
+    label: int                # 0 real, 1..4 closed-set families, -1 unseen families
+    domain: str               # photo domain of the crops (of the training crops for a generator)
+    seed: int                 # variant seed (0 for crops)
+    loss: Optional[str]       # adversarial loss, None for crops
+    rec_loss: Optional[str]   # reconstruction loss, None for crops
     parent: Optional[str]     # source fine-tuned from, else None
     count: int                # images to write
-    steps: int                # training steps (0 for real images)
+    steps: int                # training steps (0 for crops)
 
     @property
     def dir(self) -> str:
         """Directory relative to the zoo root."""
-        return self.name if self.kind == "real" else f"GANs/{self.name}"
+        return f"GANs/{self.name}" if self.kind == "gan" else self.name
 
     @property
     def file_stem(self) -> str:
@@ -74,22 +84,28 @@ def derive_seed(zoo_seed: int, source_name: str) -> int:
     return zlib.crc32(f"{zoo_seed}/{source_name}".encode()) & 0x7FFFFFFF
 
 
-def _gan(arch: str, variant: str, domain: str, seed: int, loss: str, count: int, steps: int,
-         parent: Optional[str] = None) -> Source:
-    return Source(f"{arch}/{variant}", "gan", arch, ARCH_LABELS[arch], domain, seed, loss, parent, count, steps)
+def _crops(kind: str, domain: str, count: int) -> Source:
+    name = f"{'real' if kind == 'real' else 'train_crops'}/{domain}"
+    return Source(name, kind, "real", 0, domain, 0, None, None, None, count, 0)
+
+
+def _gan(arch: str, variant: str, domain: str, seed: int, count: int, steps: int, loss: str = "ns",
+         rec_loss: str = "l1", parent: Optional[str] = None) -> Source:
+    return Source(f"{arch}/{variant}", "gan", arch, FAMILY_LABELS[arch], domain, seed, loss, rec_loss,
+                  parent, count, steps)
 
 
 def plan_sources(scale: Scale) -> list:
-    """Every source of the zoo in build order (parents before their fine-tunes)."""
-    closed, cross = scale.closed_images, scale.cross_images
-    plan = [Source("real/A", "real", "real", 0, "A", 0, None, None, closed, 0),
-            Source("real/B", "real", "real", 0, "B", 0, None, None, cross, 0),
-            Source("real/C", "real", "real", 0, "C", 0, None, None, scale.finetune_images, 0)]
-    plan += [_gan(arch, "A_seed0", "A", 0, "ns", closed, scale.steps) for arch in ARCHITECTURES]
-    plan += [_gan("dcgan", f"A_seed{seed}", "A", seed, "ns", cross, scale.steps) for seed in (1, 2)]
-    plan += [_gan("progan", "A_seed0_hinge", "A", 0, "hinge", cross, scale.steps),
-             _gan("subpixel", "A_seed0_lsgan", "A", 0, "lsgan", cross, scale.steps)]
-    plan += [_gan(arch, "ft_C", "C", 0, "ns", cross, scale.finetune_steps, parent=f"{arch}/A_seed0")
+    """Every source of the zoo in build order (crops first, parents before their fine-tunes)."""
+    closed, cross, steps = scale.closed_images, scale.cross_images, scale.steps
+    plan = [_crops("real", "A", closed), _crops("real", "B", cross), _crops("real", "C", cross)]
+    plan += [_crops("crops", domain, scale.train_crops) for domain in "ABC"]
+    plan += [_gan(arch, "A_seed0", "A", 0, closed, steps) for arch in ARCHITECTURES]
+    plan += [_gan("dcgan", f"A_seed{seed}", "A", seed, cross, steps) for seed in (1, 2)]
+    plan += [_gan("progan", "A_seed0_hinge", "A", 0, cross, steps, loss="hinge"),
+             _gan("subpixel", "A_seed0_lsgan", "A", 0, cross, steps, loss="lsgan", rec_loss="l2")]
+    plan += [_gan(arch, "A_seed0", "A", 0, cross, steps) for arch in UNSEEN_ARCHS]
+    plan += [_gan(arch, "ft_C", "C", 0, cross, scale.finetune_steps, parent=f"{arch}/A_seed0")
              for arch in ARCHITECTURES]
-    plan += [_gan(arch, "B_seed0", "B", 0, "ns", cross, scale.steps) for arch in ARCHITECTURES]
+    plan += [_gan(arch, "B_seed0", "B", 0, cross, steps) for arch in ARCHITECTURES]
     return plan

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 DONE_MARKER = ".done"
 
@@ -54,6 +54,21 @@ def save_grid(path: str, images: np.ndarray, rows: int = 8) -> None:
     grid = tiles.reshape(rows, rows, height, width, 3).transpose(0, 2, 1, 3, 4).reshape(rows * height, rows * width, 3)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     Image.fromarray(grid).save(path, format="PNG")
+
+
+def save_row_grid(path: str, rows: list, names: list, label_width: int = 120) -> None:
+    """One labelled row per image stack: ``rows[i]`` uint8 [C, H, W, 3] (C columns, black where
+    short), ``names[i]`` written in the left margin. Used for input crops above reconstructions."""
+    columns = max(len(row) for row in rows)
+    height, width = rows[0].shape[1:3]
+    canvas = Image.new("RGB", (label_width + columns * width, len(rows) * height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for index, (row, name) in enumerate(zip(rows, names)):
+        for column, image in enumerate(row):
+            canvas.paste(Image.fromarray(image), (label_width + column * width, index * height))
+        draw.text((4, index * height + height // 2 - 6), name, fill=(0, 0, 0))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    canvas.save(path, format="PNG")
 
 
 def write_json_atomic(path: str, payload: dict) -> None:

@@ -1,30 +1,41 @@
-"""Adversarial training of one toy generator (from scratch or fine-tuning), and sampling.
+"""Training one image-conditioned toy generator (from scratch or fine-tuning), and reconstruction.
 
-Losses (``d`` = discriminator logits):
+The generator ``G`` reconstructs real crops ``x``; the loss of one step is
+
+    D:  adv_D(D(x), D(G(x)))
+    G:  adv_G(D(G(x))) + rec_weight * rec(G(x), x) + colour_weight * colour(G(x), x)
+
+The reconstruction term (pix2pix, Isola et al. 2017) keeps the content of the photo; the
+colour term (``colour_loss``: 8x8 thumbnails and per-image colour distributions) holds what
+an adversarially trained decoder gets wrong first, a colour cast or colours spread by its
+artefacts, either of which would be a content shortcut (see audit.py); the adversarial term
+makes the decoder synthesise detail, in its family's way.
+
+Adversarial losses (``d`` = discriminator logits, one per 8x8 patch, averaged):
 - ``ns``: non-saturating GAN (Goodfellow et al. 2014): D: softplus(-d_real) + softplus(d_fake);
   G: softplus(-d_fake).
 - ``hinge``: D: relu(1 - d_real) + relu(1 + d_fake); G: -d_fake.
 - ``lsgan``: least squares (Mao et al. 2017): D: ((d_real - 1)^2 + d_fake^2) / 2; G: (d_fake - 1)^2 / 2.
+Reconstruction losses: ``l1`` (mean absolute error), ``l2`` (mean squared error).
 
-One step = one D update on a real and a fake batch, then one G update through the updated D
-on the same fake batch (PyTorch DCGAN tutorial recipe; Adam betas (0.5, 0.999); real batches
-flipped left-right at random). Learning rates: D 2e-4; G ``G_LEARNING_RATES[loss]``: 5e-4 for
-ns and hinge (G faster, because in a few hundred CPU steps the discriminator otherwise wins
-outright), the standard 2e-4 for lsgan (whose quadratic G loss collapsed the subpixel
-generator to flat grey at 5e-4).
-Everything random comes from ``seed``: weight init through torch.manual_seed, latents and
+One step = one D update on a real and a reconstructed batch, then one G update through the
+updated D (Adam, betas (0.5, 0.999); batches drawn with replacement, flipped left-right at
+random). Both learning rates fall linearly to 0 over the last ``1 - decay_start`` of the
+steps, and BatchNorm statistics are recomputed under the final weights (``recalibrate_batchnorm``):
+each of the two raised the reconstructions' PSNR and removed colour casts.
+Everything random comes from ``seed``: weight init through torch.manual_seed,
 batch picks through an explicit torch.Generator.
 """
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .generators import LATENT_DIM, Discriminator, build_generator, init_weights
+from .generators import Discriminator, build_generator, init_weights
 
-G_LEARNING_RATES = {"ns": 5e-4, "hinge": 5e-4, "lsgan": 2e-4}
-LOSSES = {
+ADVERSARIAL_LOSSES = {
     "ns": (lambda d_real, d_fake: F.softplus(-d_real).mean() + F.softplus(d_fake).mean(),
            lambda d_fake: F.softplus(-d_fake).mean()),
     "hinge": (lambda d_real, d_fake: F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean(),
@@ -32,6 +43,22 @@ LOSSES = {
     "lsgan": (lambda d_real, d_fake: 0.5 * ((d_real - 1).pow(2).mean() + d_fake.pow(2).mean()),
               lambda d_fake: 0.5 * (d_fake - 1).pow(2).mean()),
 }
+RECONSTRUCTION_LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyperparameters of one generator training (defaults: the default zoo's)."""
+    adv_loss: str = "ns"          # key of ADVERSARIAL_LOSSES
+    rec_loss: str = "l1"          # key of RECONSTRUCTION_LOSSES
+    steps: int = 600
+    batch_size: int = 16
+    lr_g: float = 1e-3
+    lr_d: float = 2e-4
+    rec_weight: float = 10.0      # relative to the adversarial term (weight 1)
+    colour_weight: float = 10.0   # colour_loss: thumbnails and per-image colour distributions
+    decay_start: float = 1.0      # fraction of the steps after which both rates fall linearly to 0
+    bn_batches: int = 16          # batches over which BatchNorm statistics are recomputed at the end
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -45,71 +72,143 @@ def tensor_to_images(tensor: torch.Tensor) -> np.ndarray:
     return scaled.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def make_gan(arch: str, width: int, seed: int) -> tuple:
+def make_gan(arch: str, width: int, disc_width: int, seed: int) -> tuple:
     """A freshly initialised (generator, discriminator) pair; init depends only on ``seed``."""
     torch.manual_seed(seed)
-    generator, discriminator = build_generator(arch, width), Discriminator(width)
+    generator, discriminator = build_generator(arch, width), Discriminator(disc_width)
     generator.apply(init_weights)
     discriminator.apply(init_weights)
     return generator, discriminator
 
 
-def _real_batch(real: torch.Tensor, batch_size: int, rng: torch.Generator) -> torch.Tensor:
-    """Random real batch [B, 3, H, W], each image flipped left-right with probability 0.5."""
-    batch = real[torch.randint(0, len(real), (batch_size,), generator=rng)]
+def _batch(crops: torch.Tensor, batch_size: int, rng: torch.Generator) -> torch.Tensor:
+    """Random batch [B, 3, H, W] of ``crops``, each flipped left-right with probability 0.5."""
+    batch = crops[torch.randint(0, len(crops), (batch_size,), generator=rng)]
     flip = torch.rand(batch_size, generator=rng) < 0.5
     return torch.where(flip[:, None, None, None], batch.flip(3), batch)
 
 
-def train_gan(generator, discriminator, real: torch.Tensor, loss: str, steps: int, batch_size: int,
-              seed: int, lr_d: float = 2e-4, progress=None) -> dict:
-    """Train ``generator`` against ``discriminator`` on ``real`` images, in place.
+# colour directions along which per-image pixel distributions are compared: R, G, B and the
+# four diagonals of the RGB cube (brightness and the colour-opponent mixtures)
+_COLOUR_DIRECTIONS = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1],
+                                   [1, 1, -1], [1, -1, 1], [-1, 1, 1]], dtype=torch.float32)
+_COLOUR_DIRECTIONS = _COLOUR_DIRECTIONS / _COLOUR_DIRECTIONS.norm(dim=1, keepdim=True)
+
+
+def colour_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Colour and low-frequency consistency of ``fake`` with ``real`` (both [N, 3, H, W]):
+
+    - L1 between the 8x8 average-pooled images (layout and local mean colour), plus
+    - the sliced 1-D Wasserstein distance between the two images' pixel-colour
+      distributions along the 7 ``_COLOUR_DIRECTIONS`` (L1 between the sorted projected
+      pixel values): each image's histogram of colours, wherever the pixels are.
+    """
+    pooled = F.l1_loss(F.adaptive_avg_pool2d(fake, 8), F.adaptive_avg_pool2d(real, 8))
+    directions = _COLOUR_DIRECTIONS.to(fake)
+    # [N, 3, H, W] -> [N, 7, H*W] projected pixel values, sorted per image and direction
+    fake_sorted = torch.einsum("kc,nchw->nkhw", directions, fake).flatten(2).sort(dim=2).values
+    real_sorted = torch.einsum("kc,nchw->nkhw", directions, real).flatten(2).sort(dim=2).values
+    return pooled + F.l1_loss(fake_sorted, real_sorted)
+
+
+def _check_settings(settings: TrainSettings) -> None:
+    if settings.adv_loss not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"unknown GAN loss {settings.adv_loss!r}; choose from {sorted(ADVERSARIAL_LOSSES)}")
+    if settings.rec_loss not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"unknown reconstruction loss {settings.rec_loss!r}; "
+                         f"choose from {sorted(RECONSTRUCTION_LOSSES)}")
+
+
+def train_generator(generator, discriminator, crops: torch.Tensor, settings: TrainSettings, seed: int,
+                    progress=None) -> dict:
+    """Train ``generator`` to reconstruct ``crops`` against ``discriminator``, in place.
 
     Args:
-        real: float [N, 3, 64, 64] in [-1, 1], the domain's real images.
-        loss: key of LOSSES.
-        progress: optional callable(step, d_loss, g_loss) called after every step.
+        crops: float [N, 3, 64, 64] in [-1, 1], the training crops of the domain.
+        progress: optional callable(step, d_loss, g_loss, rec_loss) called after every step.
     Returns:
-        {"d_loss": [...], "g_loss": [...]} one float per step.
+        {"d_loss": [...], "g_adv": [...], "rec": [...], "colour": [...]}: one float per step.
     Raises:
         FloatingPointError: a loss became NaN or infinite.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown GAN loss {loss!r}; choose from {sorted(LOSSES)}")
-    d_loss_fn, g_loss_fn = LOSSES[loss]
+    _check_settings(settings)
+    d_loss_fn, g_loss_fn = ADVERSARIAL_LOSSES[settings.adv_loss]
+    rec_fn = RECONSTRUCTION_LOSSES[settings.rec_loss]
     rng = torch.Generator().manual_seed(seed)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=G_LEARNING_RATES[loss], betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(generator.parameters(), lr=settings.lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr_d, betas=(0.5, 0.999))
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, _linear_decay(settings)) for opt in (opt_g, opt_d)]
     generator.train()
     discriminator.train()
-    history = {"d_loss": [], "g_loss": []}
-    for step in range(steps):
-        fake = generator(torch.randn(batch_size, LATENT_DIM, generator=rng))
-        d_loss = d_loss_fn(discriminator(_real_batch(real, batch_size, rng)), discriminator(fake.detach()))
+    history = {"d_loss": [], "g_adv": [], "rec": [], "colour": []}
+    for step in range(settings.steps):
+        real = _batch(crops, settings.batch_size, rng)
+        fake = generator(real)
+        d_loss = d_loss_fn(discriminator(real), discriminator(fake.detach()))
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
 
-        g_loss = g_loss_fn(discriminator(fake))
+        g_adv, rec, colour = g_loss_fn(discriminator(fake)), rec_fn(fake, real), colour_loss(fake, real)
+        g_loss = g_adv + settings.rec_weight * rec + settings.colour_weight * colour
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        for scheduler in schedulers:
+            scheduler.step()
 
-        d_value, g_value = d_loss.item(), g_loss.item()
-        if not (math.isfinite(d_value) and math.isfinite(g_value)):
-            raise FloatingPointError(f"non-finite GAN loss at step {step}: D {d_value}, G {g_value}")
-        history["d_loss"].append(d_value)
-        history["g_loss"].append(g_value)
+        values = {"d_loss": d_loss.item(), "g_adv": g_adv.item(), "rec": rec.item(), "colour": colour.item()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise FloatingPointError(f"non-finite generator training loss at step {step}: {values}")
+        for key, value in values.items():
+            history[key].append(value)
         if progress is not None:
-            progress(step, d_value, g_value)
+            progress(step, values["d_loss"], values["g_adv"], values["rec"])
+    recalibrate_batchnorm(generator, crops, settings.bn_batches, settings.batch_size, rng)
     return history
 
 
+def _linear_decay(settings: TrainSettings):
+    """Learning-rate factor of step t: 1 until ``decay_start * steps``, then linearly to 0."""
+    start = settings.decay_start * settings.steps
+
+    def factor(step: int) -> float:
+        return 1.0 if step < start else max(0.0, (settings.steps - step) / max(settings.steps - start, 1.0))
+    return factor
+
+
 @torch.no_grad()
-def generate_images(generator, count: int, seed: int, batch_size: int = 200) -> np.ndarray:
-    """Sample ``count`` images with the generator in eval mode: uint8 [count, 64, 64, 3]."""
+def recalibrate_batchnorm(generator, crops: torch.Tensor, batches: int, batch_size: int,
+                          rng: torch.Generator) -> None:
+    """Recompute every BatchNorm's running mean and variance as the plain average over
+    ``batches`` training batches under the final weights ("precise BN"). The running
+    averages collected during training lag the weights; in eval mode they gave the
+    reconstructions a per-family colour cast."""
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or batches < 1:
+        return
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average
+    generator.train()
+    for _ in range(batches):
+        generator(_batch(crops, batch_size, rng))
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+
+
+@torch.no_grad()
+def reconstruct_images(generator, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
+    """The generator's reconstructions (eval mode) of uint8 [N, 64, 64, 3]: uint8, same shape."""
     generator.eval()
-    rng = torch.Generator().manual_seed(seed)
-    latents = torch.randn(count, LATENT_DIM, generator=rng)
-    chunks = [tensor_to_images(generator(latents[i:i + batch_size])) for i in range(0, count, batch_size)]
+    chunks = [tensor_to_images(generator(images_to_tensor(images[i:i + batch_size])))
+              for i in range(0, len(images), batch_size)]
     return np.concatenate(chunks)
+
+
+def psnr(reconstructed: np.ndarray, original: np.ndarray) -> float:
+    """Mean over images of the PSNR (dB, peak 255) between two uint8 [N, H, W, 3] stacks."""
+    error = (reconstructed.astype(np.float64) - original.astype(np.float64)) ** 2
+    mse = np.maximum(error.reshape(len(error), -1).mean(axis=1), 1e-10)
+    return float(np.mean(10.0 * np.log10(255.0 ** 2 / mse)))

@@ -1,0 +1,329 @@
+"""Open-set attribution: answer "none of the architectures I know" without retraining.
+
+Unknown scores, higher = more unknown for every one of them:
+- ``msp``: 1 - maximum softmax probability (Hendrycks & Gimpel, ICLR 2017), the baseline;
+- ``energy``: -logsumexp of the logits (Liu et al., NeurIPS 2020, temperature 1);
+- ``mahalanobis``: the smallest squared Mahalanobis distance of the pooled backbone feature
+  (global average pool of the last feature map, 8w-d) to the K class means, with one
+  covariance shared by all classes (Lee et al., NeurIPS 2018), estimated on the
+  class-centred training features with Ledoit-Wolf shrinkage towards a scaled identity;
+- ``cosine``: 1 - the largest cosine similarity of the pooled feature to the K class
+  prototypes (the normalised mean of each class's L2-normalised training features).
+
+``fit_open_set`` fits the statistics on training images and one threshold per score on
+validation images, so that ``KEEP_RATE`` (95 %) of those are kept (score <= threshold).
+They are stored beside the weights, ``model.pth`` -> ``model.openset.npz``, read with
+``np.load(allow_pickle=False)``; the file records the weights' SHA-1 and the
+preprocessing, and ``load_statistics`` refuses statistics of other weights or other
+preprocessing (they are never refitted silently).
+"""
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import warnings
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from data.annotations import read_annotations
+from engine.device import autocast
+from engine.evaluate import ready_batches
+from engine.inference import EvalSetup, build_loader
+from models import load_model
+
+SCORES = ("msp", "energy", "mahalanobis", "cosine")
+LOGIT_SCORES = ("msp", "energy")
+KEEP_RATE = 0.95
+MAX_MAHALANOBIS_DIM = 2048      # a D x D precision beyond this is not "small" (the DCT baseline)
+MAX_FIT_IMAGES = 10000          # training images for the class means (seeded, per-class share)
+FORMAT, VERSION = "dnadet-openset", 1
+FIT_COMMAND = ("python eval/fit_open_set.py --model_path {model} --config_name CONFIG "
+               "--train_data_path TRAIN.txt --val_data_path VAL.txt")
+
+
+def statistics_path(model_path: str) -> str:
+    """``.../model.pth`` -> ``.../model.openset.npz``."""
+    return os.path.splitext(model_path)[0] + ".openset.npz"
+
+
+def model_fingerprint(path: str) -> dict:
+    """SHA-1 and size of a weights file: what the statistics belong to."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha1": digest.hexdigest(), "size": os.path.getsize(path)}
+
+
+def _head(model: torch.nn.Module) -> torch.nn.Module:
+    for name in ("classification_head", "classifier"):   # SimpleCNN/AttNet, DCTNet
+        if isinstance(getattr(model, name, None), torch.nn.Module):
+            return getattr(model, name)
+    raise ValueError(f"{type(model).__name__} has no classification_head/classifier: open-set "
+                     f"scores need the pooled feature that feeds the classifier")
+
+
+def logits_and_features(model: torch.nn.Module, images: torch.Tensor):
+    """One forward: (logits [N, K], pooled feature [N, D]); the logits equal ``model(x)[0]``."""
+    if not hasattr(model, "forward_features"):
+        raise ValueError(f"{type(model).__name__} has no forward_features: cannot score it open-set")
+    pooled = model.forward_features(images)[0]
+    return _head(model)(pooled), pooled
+
+
+@torch.no_grad()
+def collect(setup: EvalSetup, items: Sequence, desc: str = "open set", progress: bool = True,
+            batch_size: Optional[int] = None) -> dict:
+    """``engine.evaluate.predict``'s arrays for ``items`` plus ``logits`` [n, K] and ``features`` [n, D]."""
+    model = setup.model.eval()
+    loader = build_loader(setup, items, batch_size=batch_size)
+    out = {key: [] for key in ("labels", "indices", "logits", "features")}
+    skipped: list = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="skipping unreadable test image")
+        for images, labels, indices in ready_batches(loader, setup.device, setup.image_size, skipped,
+                                                     progress=progress, desc=desc):
+            with autocast(setup.device, setup.amp):
+                logits, pooled = logits_and_features(model, images)
+            out["logits"].append(logits.float().cpu())
+            out["features"].append(pooled.float().cpu())
+            out["labels"].append(labels)
+            out["indices"].append(indices)
+    if not out["logits"]:
+        return {"labels": np.zeros(0, int), "preds": np.zeros(0, int), "probs": np.zeros((0, 0)),
+                "indices": np.zeros(0, int), "logits": np.zeros((0, 0)), "features": np.zeros((0, 0)),
+                "skipped": skipped}
+    arrays = {key: torch.cat(value).numpy() for key, value in out.items()}
+    logits = torch.from_numpy(arrays["logits"])
+    arrays["probs"] = torch.softmax(logits, dim=1).numpy()
+    arrays["preds"] = arrays["probs"].argmax(axis=1)
+    return {**arrays, "skipped": skipped}
+
+
+def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: int) -> dict:
+    """Class means [K, D], prototypes [K, D], shared precision [D, D] (None when D is too large), float32.
+
+    The shared covariance is the Ledoit-Wolf estimate of the class-centred features:
+    (1 - a) * S + a * (trace(S) / D) * I with the shrinkage a chosen by their formula.
+    """
+    from sklearn.covariance import ledoit_wolf   # imported here: only fitting needs it
+    features, labels = np.asarray(features, np.float64), np.asarray(labels, int)
+    missing = [k for k in range(class_num) if not np.any(labels == k)]
+    if missing:
+        raise ValueError(f"open-set fit: classes {missing} have no readable training image")
+    means = np.stack([features[labels == k].mean(axis=0) for k in range(class_num)])
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    prototypes = np.stack([unit[labels == k].mean(axis=0) for k in range(class_num)])
+    prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)
+    # float32, as stored: thresholds are calibrated on exactly the values a reloaded file gives
+    stats = {"means": means.astype(np.float32), "prototypes": prototypes.astype(np.float32),
+             "precision": None, "shrinkage": None}
+    if features.shape[1] <= MAX_MAHALANOBIS_DIM:
+        covariance, shrinkage = ledoit_wolf(features - means[labels], assume_centered=True)
+        stats["precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
+        stats["shrinkage"] = float(shrinkage)
+    return stats
+
+
+def logit_scores(logits: np.ndarray) -> Dict[str, np.ndarray]:
+    """``msp`` = 1 - max softmax probability, ``energy`` = -logsumexp(logits); each [n]."""
+    logits = torch.as_tensor(np.asarray(logits, np.float64))
+    return {"msp": (1.0 - torch.softmax(logits, dim=1).max(dim=1).values).numpy(),
+            "energy": (-torch.logsumexp(logits, dim=1)).numpy()}
+
+
+def feature_scores(features: np.ndarray, stats: dict) -> Dict[str, np.ndarray]:
+    """``mahalanobis`` (if the precision exists) and ``cosine`` scores of features [n, D]; each [n]."""
+    features = np.asarray(features, np.float64)
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    scores = {"cosine": 1.0 - (unit @ np.asarray(stats["prototypes"], np.float64).T).max(axis=1)}
+    if stats.get("precision") is not None:
+        precision = np.asarray(stats["precision"], np.float64)
+        distances = []
+        for mean in np.asarray(stats["means"], np.float64):
+            centred = features - mean                                     # [n, D]
+            distances.append(np.einsum("nd,de,ne->n", centred, precision, centred))
+        scores["mahalanobis"] = np.min(np.stack(distances, axis=1), axis=1)
+    return scores
+
+
+def calibrate_threshold(values: np.ndarray, keep: float = KEEP_RATE) -> float:
+    """The smallest threshold t with at least ``keep`` of ``values`` <= t (the ceil(keep*n)-th smallest)."""
+    values = np.sort(np.asarray(values, np.float64))
+    if values.size == 0:
+        raise ValueError("cannot calibrate a threshold on zero images")
+    rank = min(values.size, max(1, math.ceil(keep * values.size - 1e-9)))
+    return float(values[rank - 1])
+
+
+@dataclasses.dataclass
+class OpenSetStatistics:
+    """What the feature scores need, and the calibrated thresholds.
+
+    means, prototypes: [K, D]; precision: [D, D] or None (no ``mahalanobis``);
+    thresholds: score name -> threshold (unknown when score > threshold);
+    meta: JSON-able facts (format, model fingerprint, preprocessing, lists, counts).
+    """
+    means: np.ndarray
+    prototypes: np.ndarray
+    precision: Optional[np.ndarray]
+    thresholds: Dict[str, float]
+    meta: dict
+
+    @property
+    def score_names(self) -> list:
+        return [name for name in SCORES if name in self.thresholds]
+
+    def require(self, names: Optional[Sequence[str]] = None) -> list:
+        """``names`` (default: every available score), checked to be available."""
+        names = list(names or self.score_names)
+        unknown = [name for name in names if name not in SCORES]
+        if unknown:
+            raise ValueError(f"unknown open-set scores {unknown}; choose from {list(SCORES)}")
+        unavailable = [name for name in names if name not in self.thresholds]
+        if unavailable:
+            raise ValueError(f"open-set scores {unavailable} are not in these statistics "
+                             f"(available: {self.score_names}): a feature dimension above "
+                             f"{MAX_MAHALANOBIS_DIM} has no mahalanobis")
+        return names
+
+    def scores(self, logits: np.ndarray, features: np.ndarray,
+               names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        """Unknown scores (each [n]) of ``names`` (default: every available score)."""
+        names = self.require(names)
+        arrays = {"means": self.means, "prototypes": self.prototypes, "precision": self.precision}
+        values = {**logit_scores(logits), **feature_scores(features, arrays)}
+        return {name: values[name] for name in names}
+
+    def save(self, path: str) -> None:
+        """Write the ``.npz`` atomically (plain arrays and a JSON string: no pickle)."""
+        names = self.score_names
+        arrays = {"means": self.means.astype(np.float32), "prototypes": self.prototypes.astype(np.float32),
+                  "score_names": np.array(names), "thresholds": np.array([self.thresholds[n] for n in names]),
+                  "meta": np.array(json.dumps(self.meta, sort_keys=True))}
+        if self.precision is not None:
+            arrays["precision"] = self.precision.astype(np.float32)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+
+
+def read_statistics(path: str) -> OpenSetStatistics:
+    """Read an ``.npz`` written by ``OpenSetStatistics.save`` (``allow_pickle=False``)."""
+    try:
+        with np.load(path, allow_pickle=False) as blob:
+            arrays = {key: blob[key] for key in blob.files}
+        meta = json.loads(str(arrays["meta"]))
+        names = [str(name) for name in arrays["score_names"]]
+        thresholds = dict(zip(names, (float(t) for t in arrays["thresholds"])))
+        means, prototypes = arrays["means"], arrays["prototypes"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"cannot read open-set statistics {path!r}: {error}") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"{path!r} is not a version-{VERSION} {FORMAT} file")
+    return OpenSetStatistics(means, prototypes, arrays.get("precision"), thresholds, meta)
+
+
+def _preprocessing(setup: EvalSetup) -> dict:
+    return {key: value for key, value in setup.preprocessing().items() if key != "pipeline"}
+
+
+def load_statistics(setup: EvalSetup, path: Optional[str] = None) -> OpenSetStatistics:
+    """The statistics of ``setup``'s weights, checked against them.
+
+    Raises:
+        ValueError: no file (naming the command that makes it), a file fitted on another
+            weights file (stale: SHA-1 differs), another class count or other preprocessing.
+    """
+    path = path or statistics_path(setup.model_path)
+    refit = FIT_COMMAND.format(model=setup.model_path)
+    if not os.path.isfile(path):
+        raise ValueError(f"no open-set statistics for {setup.model_path} (expected {path}); "
+                         f"make them once with: {refit}")
+    stats = read_statistics(path)
+    fitted, now = stats.meta.get("model", {}), model_fingerprint(setup.model_path)
+    if fitted.get("sha1") != now["sha1"]:
+        raise ValueError(f"open-set statistics {path} are stale: fitted on weights with SHA-1 "
+                         f"{fitted.get('sha1')}, but {setup.model_path} has SHA-1 {now['sha1']}; "
+                         f"refit them with: {refit}")
+    if stats.means.shape[0] != setup.class_num:
+        raise ValueError(f"open-set statistics {path} have {stats.means.shape[0]} classes, the model "
+                         f"{setup.class_num}; refit them with: {refit}")
+    if stats.meta.get("preprocessing") != _preprocessing(setup):
+        raise ValueError(f"open-set statistics {path} were fitted with preprocessing "
+                         f"{stats.meta.get('preprocessing')}, this evaluation uses {_preprocessing(setup)}; "
+                         f"evaluate with the same settings or refit them with: {refit}")
+    return stats
+
+
+def fit_subset(items: Sequence, max_images: int, seed: int = 0) -> list:
+    """At most ``max_images`` items (0: all), each class keeping its share, seeded, in list order."""
+    if max_images <= 0 or len(items) <= max_images:
+        return list(items)
+    rng = np.random.default_rng(seed)
+    labels = np.array([label for _, label in items])
+    keep: list = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        share = min(len(members), max(1, round(max_images * len(members) / len(items))))
+        keep += rng.choice(members, size=share, replace=False).tolist()
+    return [items[i] for i in sorted(keep)]
+
+
+def fit_open_set(setup: EvalSetup, train_items: Sequence, val_items: Sequence, lists: dict,
+                 max_images: int = MAX_FIT_IMAGES, progress: bool = True) -> OpenSetStatistics:
+    """Fit the statistics on ``train_items`` and the thresholds on ``val_items`` ([(path, label)]).
+
+    ``lists`` names the two lists in the metadata ({"train": path, "val": path}).
+    """
+    chosen = fit_subset(train_items, max_images, setup.config.seed)
+    train = collect(setup, chosen, "open-set fit (train)", progress)
+    stats = fit_feature_statistics(train["features"], train["labels"], setup.class_num)
+    val = collect(setup, val_items, "open-set fit (val)", progress)
+    if val["labels"].size == 0:
+        raise ValueError(f"open-set fit: no readable validation image in {lists.get('val')}")
+    values = {**logit_scores(val["logits"]), **feature_scores(val["features"], stats)}
+    thresholds = {name: calibrate_threshold(values[name]) for name in SCORES if name in values}
+    meta = {"format": FORMAT, "version": VERSION, "keep_rate": KEEP_RATE,
+            "model": {**model_fingerprint(setup.model_path), "path": os.path.abspath(setup.model_path)},
+            "method": getattr(setup.model, "info", {}).get("method", "dnadet"),
+            "class_names": list(setup.class_names), "feature_dim": int(stats["means"].shape[1]),
+            "preprocessing": _preprocessing(setup), "shrinkage": stats["shrinkage"],
+            "train_list": lists.get("train"), "val_list": lists.get("val"),
+            "n_train": int(train["labels"].size), "n_val": int(val["labels"].size),
+            "n_skipped": {"train": len(train["skipped"]), "val": len(val["skipped"])},
+            "val_kept": {name: float(np.mean(values[name] <= t)) for name, t in thresholds.items()}}
+    return OpenSetStatistics(stats["means"], stats["prototypes"], stats["precision"], thresholds, meta)
+
+
+def fit_and_save(setup: EvalSetup, train_list: str, val_list: str, max_images: int = MAX_FIT_IMAGES,
+                 progress: bool = True) -> str:
+    """Read both lists, ``fit_open_set``, write ``model.openset.npz`` beside the weights; returns its path."""
+    train_items = read_annotations(train_list, class_num=setup.class_num)
+    val_items = read_annotations(val_list, class_num=setup.class_num)
+    stats = fit_open_set(setup, train_items, val_items, {"train": train_list, "val": val_list},
+                         max_images, progress)
+    path = statistics_path(setup.model_path)
+    stats.save(path)
+    return path
+
+
+def fit_after_training(job, run, train_items: Sequence, val_items: Sequence) -> None:
+    """End of stage-2 training (rank 0): fit the statistics of the final best ``model.pth``.
+
+    Stage 1 (170 transformations) is skipped: "unknown transformation" is not a question.
+    """
+    model_path = run.file("model.pth")
+    if job.stage == "pretrain" or not run.enabled or not os.path.isfile(model_path):
+        return
+    model = load_model(model_path).to(job.device)
+    setup = EvalSetup(model, job.config, list(model.info["class_names"]), job.device, model_path)
+    stats = fit_open_set(setup, train_items, val_items, {"train": job.train_list, "val": job.val_list})
+    stats.save(statistics_path(model_path))
+    shown = ", ".join(f"{name} {value:.4g}" for name, value in stats.thresholds.items())
+    run.log(f"open-set statistics ({stats.meta['n_train']} train, {stats.meta['n_val']} val images; "
+            f"thresholds keeping {KEEP_RATE:.0%} of val: {shown}) -> {statistics_path(model_path)}")

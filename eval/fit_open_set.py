@@ -1,0 +1,57 @@
+"""Fit the open-set statistics of a trained model once: class means, shared covariance, thresholds.
+
+    python eval/fit_open_set.py --model_path RUN/model.pth --config_name toy \
+        --train_data_path toy_data/toy_train/annotations/toy_train.txt \
+        --val_data_path toy_data/toy_val/annotations/toy_val.txt [--max_images 10000]
+
+The pooled backbone features of (at most --max_images, per-class share, seeded) training
+images give the class means, the Ledoit-Wolf shared covariance and the cosine prototypes;
+the validation images give one threshold per unknown score (msp, energy, mahalanobis,
+cosine) keeping 95 % of them. Written beside the weights as MODEL.openset.npz (plain arrays,
+read without pickle, with the weights' SHA-1: eval/cross_test.py and eval/predict.py refuse
+it once the weights change). main.py does this by itself after training; this command is
+for existing weights, e.g. the authors' released model.pth. Preprocessing as in evaluation.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+
+from engine.cli import add_model_arguments, load_setup  # noqa: E402
+from engine.open_set import MAX_FIT_IMAGES, fit_and_save, read_statistics  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train_data_path", required=True, help="training list (path<TAB>label)")
+    parser.add_argument("--val_data_path", required=True, help="validation list: calibrates the thresholds")
+    parser.add_argument("--max_images", type=int, default=MAX_FIT_IMAGES,
+                        help=f"training images used at most, 0 = all (default {MAX_FIT_IMAGES})")
+    parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
+                        help="pil: exact PIL bicubic (default); batched: last resize on the device")
+    add_model_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        setup = load_setup(args, args.pipeline)
+        path = fit_and_save(setup, args.train_data_path, args.val_data_path, args.max_images)
+        stats = read_statistics(path)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    meta = stats.meta
+    print(f"fitted on {meta['n_train']} training images ({meta['feature_dim']}-d pooled features, "
+          f"shrinkage {meta['shrinkage'] if meta['shrinkage'] is None else round(meta['shrinkage'], 4)}), "
+          f"thresholds on {meta['n_val']} validation images:")
+    for name, threshold in stats.thresholds.items():
+        print(f"  {name:12s} unknown if score > {threshold:.6g} (keeps {100 * meta['val_kept'][name]:.1f}% of val)")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
