@@ -42,13 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test_data_paths", nargs="+", required=True, help="annotation lists X.txt")
     parser.add_argument("--out_dir", default=None, help="tables and confusion PNGs (default MODEL_DIR/cross_test)")
     parser.add_argument("--reuse", action="store_true", help="reuse X/pred/ files made by the same model")
-    parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
-                        help="pil: exact PIL bicubic (default); batched: last resize on the device (faster)")
     parser.add_argument("--open_set", default="auto", choices=("auto", "on", "off"),
                         help="auto: when MODEL.openset.npz exists or a -1 list is given (default)")
     parser.add_argument("--open_set_scores", nargs="+", default=None, choices=SCORES,
                         help="unknown scores to report (default: all in MODEL.openset.npz)")
-    add_model_arguments(parser, model_required=False)
+    add_model_arguments(parser, model_required=False, pipeline=True)
     return parser.parse_args(argv)
 
 

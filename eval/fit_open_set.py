@@ -28,9 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--val_data_path", required=True, help="validation list: calibrates the thresholds")
     parser.add_argument("--max_images", type=int, default=MAX_FIT_IMAGES,
                         help=f"training images used at most, 0 = all (default {MAX_FIT_IMAGES})")
-    parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
-                        help="pil: exact PIL bicubic (default); batched: last resize on the device")
-    add_model_arguments(parser)
+    add_model_arguments(parser, pipeline=True)
     return parser.parse_args(argv)
 
 

@@ -41,14 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="write all predictions to this JSON file")
     parser.add_argument("--csv", default=None, help="write all predictions to this CSV file")
     parser.add_argument("--batch_size", type=int, default=32, help="images per forward pass")
-    parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
-                        help="pil: exact PIL bicubic (default); batched: last resize on the device")
     parser.add_argument("--open_set", default="auto", choices=("auto", "on", "off"),
                         help="answer 'unknown architecture' above the calibrated threshold: auto (when "
                              "MODEL.openset.npz exists, default), on (required), off (closed set)")
     parser.add_argument("--open_set_score", default=DEFAULT_SCORE, choices=SCORES,
                         help=f"unknown score (default {DEFAULT_SCORE})")
-    add_model_arguments(parser)
+    add_model_arguments(parser, pipeline=True)
     args = parser.parse_args(argv)
     args.inputs += [item for item in args.set if "=" not in item]   # `--set k=v IMAGE` keeps IMAGE
     args.set = [item for item in args.set if "=" in item]

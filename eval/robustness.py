@@ -31,9 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="replace the default levels of a perturbation")
     parser.add_argument("--max_images", type=int, default=0, help="seeded subset of the list (0 = all)")
     parser.add_argument("--out_dir", default=None, help="default MODEL_DIR/robustness/<list name>")
-    parser.add_argument("--pipeline", default="pil", choices=("pil", "batched"),
-                        help="pil: exact PIL bicubic (default); batched: last resize on the device")
-    add_model_arguments(parser)
+    add_model_arguments(parser, pipeline=True)
     return parser.parse_args(argv)
 
 

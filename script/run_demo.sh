@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 DEVICE=${DEVICE:-auto}
 SCALE=default
-ZOO=toy_zoo
-DATA=toy_data
+ZOO=${ZOO:-toy_zoo}        # where the zoo is built (cached)
+DATA=${DATA:-toy_data}     # lists and run directories
 STAGE1_SET=""
 STAGE2_SET=""
 if [ "$1" = "--quick" ]; then
