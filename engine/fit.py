@@ -7,6 +7,7 @@ import time
 import torch
 
 from configs import config_to_dict
+from configs.base import Config
 from data.preprocess import final_size
 from data.transforms import pretrain_transforms, transform_families
 from engine import builders
@@ -62,6 +63,9 @@ RESUMABLE_CHANGES = ("max_epochs", "early_stop_bar", "num_workers", "image_cache
 
 def check_resume_config(saved: dict, current: dict, path: str) -> None:
     """Refuse to resume a run whose configuration changed (other than ``RESUMABLE_CHANGES``)."""
+    defaults = config_to_dict(Config())
+    # a key the checkpoint lacks was added to the code later: it ran with that key's default
+    saved = {**{key: value for key, value in defaults.items() if key not in saved}, **saved}
     changed = sorted(key for key in set(saved) | set(current)
                      if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key))
     if changed:

@@ -12,7 +12,7 @@ from the model (model.json / checkpoint) or else the config.
 
 Open set: with MODEL.openset.npz beside the weights (main.py writes it after training;
 eval/fit_open_set.py for other weights) an image whose unknown score (--open_set_score,
-default mahalanobis) is above the calibrated threshold is printed as
+default energy) is above the calibrated threshold is printed as
 ``path: unknown architecture (top guess: progan, p=0.97)``. --open_set off gives the plain
 closed-set answer; --open_set on makes a missing file an error (auto: a note).
 """
@@ -29,7 +29,7 @@ from analysis.prediction import (CsvSink, format_record, iter_image_paths, predi
                                  resolve_open_set)
 from engine.open_set import SCORES  # noqa: E402
 
-DEFAULT_SCORE = "mahalanobis"   # the best measured score on the toy zoo (README, open-set attribution)
+DEFAULT_SCORE = "energy"   # the best measured score on the toy zoo (README, "Open-set attribution")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

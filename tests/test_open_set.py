@@ -272,7 +272,7 @@ def test_predict_says_unknown_architecture(lists, tmp_path, capsys):
     path = open_set.statistics_path(model)
     stats = open_set.read_statistics(path)
     for cut, unknown in ((-1e9, True), (1e9, False)):      # every image above / below the threshold
-        stats.thresholds["mahalanobis"] = cut
+        stats.thresholds[predict.DEFAULT_SCORE] = cut
         stats.save(path)
         capsys.readouterr()
         csv_path, json_path = str(tmp_path / "p.csv"), str(tmp_path / "p.json")
@@ -282,15 +282,16 @@ def test_predict_says_unknown_architecture(lists, tmp_path, capsys):
         with open(json_path, encoding="utf-8") as handle:
             payload = json.load(handle)
         record = payload["predictions"][0]
-        assert payload["open_set"]["score"] == "mahalanobis" and record["unknown"] is unknown
+        assert payload["open_set"]["score"] == predict.DEFAULT_SCORE and record["unknown"] is unknown
         with open(csv_path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
         assert rows[0][4:6] == ["unknown_score", "unknown"] and rows[1][5] == str(int(unknown))
         assert float(rows[1][4]) == pytest.approx(record["unknown_score"], rel=1e-5)
     assert predict.main(base + ["--open_set", "off"]) == 0
     assert "unknown architecture" not in capsys.readouterr().out
-    assert predict.main(base + ["--open_set_score", "energy"]) == 0
-    assert "energy >" in capsys.readouterr().err
+    other = next(name for name in open_set.SCORES if name != predict.DEFAULT_SCORE)
+    assert predict.main(base + ["--open_set_score", other]) == 0
+    assert f"when {other} >" in capsys.readouterr().err
     os.remove(path)
     assert predict.main(base) == 0                                    # auto: closed set, with a note
     assert "no open-set statistics" in capsys.readouterr().err

@@ -158,3 +158,13 @@ def test_fp16_resume_restores_the_grad_scaler(collections, monkeypatch):
     assert full["scaler"]["scale"] == cut["scaler"]["scale"] > 2.0 ** 4     # it did grow
     for key, value in full["model"].items():
         assert torch.equal(value, cut["model"][key]), key
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_new_config_key(collections):
+    """A key added to the code after the run started ran with its default: not a change."""
+    assert run_main(collections, run_id="old", overrides=STAGE2 + ["max_epochs=1"]) == 0
+    path = os.path.join(run_dir(collections, "old"), "checkpoint.pth")
+    checkpoint = torch.load(path, weights_only=True)
+    del checkpoint["config"]["pretrain_images_per_label"]
+    torch.save(checkpoint, path)
+    assert run_main(collections, "--resume", run_id="old", overrides=STAGE2 + ["max_epochs=2"]) == 0
