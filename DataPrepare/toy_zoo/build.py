@@ -32,7 +32,8 @@ from .generators import FAMILY_LABELS, Discriminator, build_generator
 from .photos import DOMAINS, load_domain_photos, random_crops
 from .sources import SCALES, Scale, Source, derive_seed, plan_sources
 from .summary import save_comparison_grids
-from .train_gan import TrainSettings, images_to_tensor, make_gan, psnr, reconstruct_images, train_generator
+from .train_gan import (TrainSettings, images_to_tensor, make_gan, psnr, reconstruct_images, train_generator,
+                        transfer_low_frequencies)
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2  # 1: unconditional GANs (before issue #14)
@@ -124,7 +125,8 @@ def train_settings(scale: Scale, source: Source) -> TrainSettings:
     """The training hyperparameters of generator ``source`` at ``scale``."""
     return TrainSettings(adv_loss=source.loss, rec_loss=source.rec_loss, steps=source.steps,
                          batch_size=scale.batch_size, lr_g=scale.lr_g, lr_d=scale.lr_d,
-                         rec_weight=scale.rec_weight, colour_weight=scale.colour_weight)
+                         rec_weight=scale.rec_weight, colour_weight=scale.colour_weight,
+                         decay_start=scale.decay_start, bn_batches=scale.bn_batches)
 
 
 def _read_source(out: str, manifest: dict, name: str, count: int = None) -> np.ndarray:
@@ -158,11 +160,12 @@ def _build_gan(out: str, manifest: dict, source: Source, zoo_seed: int, show_pro
     storage.save_state_atomic(os.path.join(out, weights), generator.state_dict())
     storage.save_state_atomic(os.path.join(out, f"weights/{source.file_stem}_disc.pt"), discriminator.state_dict())
     inputs = _read_source(out, manifest, f"real/{source.domain}", source.count)
-    images = reconstruct_images(generator, inputs)
+    raw = reconstruct_images(generator, inputs)
+    images = transfer_low_frequencies(raw, inputs, scale.lowpass_sigma)
     storage.write_pngs(os.path.join(out, source.dir), images)
     _save_reconstruction_grid(os.path.join(out, "grids", f"{source.file_stem}.png"), inputs, images)
     return {"derived_seed": torch_seed, "inputs": f"real/{source.domain}", "train_crops": f"train_crops/{source.domain}",
-            "psnr_db": round(psnr(images, inputs), 3),
+            "psnr_db": round(psnr(raw, inputs), 3), "psnr_db_after_lowpass": round(psnr(images, inputs), 3),
             "losses": {"adversarial": settings.adv_loss, "reconstruction": settings.rec_loss,
                        "rec_weight": settings.rec_weight, "colour_weight": settings.colour_weight},
             "lr_g": settings.lr_g, "lr_d": settings.lr_d,

@@ -43,13 +43,16 @@ class Scale:
     lr_d: float = 2e-4
     rec_weight: float = 10.0
     colour_weight: float = 10.0
+    decay_start: float = 0.5  # both learning rates fall linearly to 0 over the second half
+    bn_batches: int = 32      # batches of training crops over which BatchNorm statistics are recomputed
+    lowpass_sigma: float = 2.0  # Gaussian sigma (px) of the input's low frequencies given to every output (0: off)
 
 
 SCALES = {
     "tiny": Scale(closed_images=40, cross_images=20, train_crops=48, steps=4, finetune_steps=2,
-                  batch_size=8, width=8, disc_width=4),
+                  batch_size=8, width=8, disc_width=4, bn_batches=2),
     "default": Scale(closed_images=1000, cross_images=300, train_crops=2000, steps=600,
-                     finetune_steps=200, batch_size=8, width=32, disc_width=16),
+                     finetune_steps=200, batch_size=8, width=32, disc_width=32),
 }
 
 

@@ -6,10 +6,16 @@ The generator ``G`` reconstructs real crops ``x``; the loss of one step is
     G:  adv_G(D(G(x))) + rec_weight * rec(G(x), x) + colour_weight * colour(G(x), x)
 
 The reconstruction term (pix2pix, Isola et al. 2017) keeps the content of the photo; the
-colour term (``colour_loss``: 8x8 thumbnails and per-image colour distributions) holds what
-an adversarially trained decoder gets wrong first, a colour cast or colours spread by its
+colour term (``colour_loss``: 8x8 thumbnails and per-pixel chroma) holds what an
+adversarially trained decoder gets wrong first, a colour cast or colours spread by its
 artefacts, either of which would be a content shortcut (see audit.py); the adversarial term
 makes the decoder synthesise detail, in its family's way.
+
+Even so, each family's reconstructions keep a colour and contrast drift of their own (the
+audit scored 56 % on the closed set at 600 steps, chance 20 %). The build therefore hands
+every output its input's low frequencies (``transfer_low_frequencies``, Gaussian sigma 2 px):
+what is left of the generator is everything above that band, where its upsampling leaves its
+trace. This is the toy zoo's stand-in for a generator that matches colours perfectly.
 
 Adversarial losses (``d`` = discriminator logits, one per 8x8 patch, averaged):
 - ``ns``: non-saturating GAN (Goodfellow et al. 2014): D: softplus(-d_real) + softplus(d_fake);
@@ -29,6 +35,7 @@ batch picks through an explicit torch.Generator.
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -52,13 +59,13 @@ class TrainSettings:
     adv_loss: str = "ns"          # key of ADVERSARIAL_LOSSES
     rec_loss: str = "l1"          # key of RECONSTRUCTION_LOSSES
     steps: int = 600
-    batch_size: int = 16
+    batch_size: int = 8
     lr_g: float = 1e-3
     lr_d: float = 2e-4
     rec_weight: float = 10.0      # relative to the adversarial term (weight 1)
-    colour_weight: float = 10.0   # colour_loss: thumbnails and per-image colour distributions
-    decay_start: float = 1.0      # fraction of the steps after which both rates fall linearly to 0
-    bn_batches: int = 16          # batches over which BatchNorm statistics are recomputed at the end
+    colour_weight: float = 10.0   # colour_loss: 8x8 thumbnails and per-pixel chroma
+    decay_start: float = 0.5      # fraction of the steps after which both rates fall linearly to 0
+    bn_batches: int = 32          # batches over which BatchNorm statistics are recomputed at the end
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -88,27 +95,18 @@ def _batch(crops: torch.Tensor, batch_size: int, rng: torch.Generator) -> torch.
     return torch.where(flip[:, None, None, None], batch.flip(3), batch)
 
 
-# colour directions along which per-image pixel distributions are compared: R, G, B and the
-# four diagonals of the RGB cube (brightness and the colour-opponent mixtures)
-_COLOUR_DIRECTIONS = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1],
-                                   [1, 1, -1], [1, -1, 1], [-1, 1, 1]], dtype=torch.float32)
-_COLOUR_DIRECTIONS = _COLOUR_DIRECTIONS / _COLOUR_DIRECTIONS.norm(dim=1, keepdim=True)
-
-
 def colour_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Colour and low-frequency consistency of ``fake`` with ``real`` (both [N, 3, H, W]):
 
     - L1 between the 8x8 average-pooled images (layout and local mean colour), plus
-    - the sliced 1-D Wasserstein distance between the two images' pixel-colour
-      distributions along the 7 ``_COLOUR_DIRECTIONS`` (L1 between the sorted projected
-      pixel values): each image's histogram of colours, wherever the pixels are.
+    - L1 between their chroma, every pixel's deviation from its own grey level
+      (``x - mean_c(x)``): errors that differ between the colour channels. Independent
+      per-channel errors decorrelate the colours and spread an image's joint colour
+      histogram (a shortcut, audit.py) far more than the same error in brightness does.
     """
     pooled = F.l1_loss(F.adaptive_avg_pool2d(fake, 8), F.adaptive_avg_pool2d(real, 8))
-    directions = _COLOUR_DIRECTIONS.to(fake)
-    # [N, 3, H, W] -> [N, 7, H*W] projected pixel values, sorted per image and direction
-    fake_sorted = torch.einsum("kc,nchw->nkhw", directions, fake).flatten(2).sort(dim=2).values
-    real_sorted = torch.einsum("kc,nchw->nkhw", directions, real).flatten(2).sort(dim=2).values
-    return pooled + F.l1_loss(fake_sorted, real_sorted)
+    chroma = F.l1_loss(fake - fake.mean(dim=1, keepdim=True), real - real.mean(dim=1, keepdim=True))
+    return pooled + chroma
 
 
 def _check_settings(settings: TrainSettings) -> None:
@@ -205,6 +203,27 @@ def reconstruct_images(generator, images: np.ndarray, batch_size: int = 100) -> 
     chunks = [tensor_to_images(generator(images_to_tensor(images[i:i + batch_size])))
               for i in range(0, len(images), batch_size)]
     return np.concatenate(chunks)
+
+
+def transfer_low_frequencies(outputs: np.ndarray, inputs: np.ndarray, sigma: float) -> np.ndarray:
+    """``outputs - blur(outputs) + blur(inputs)`` (Gaussian blur of ``sigma`` px, reflected borders),
+    rounded to uint8; both uint8 [N, H, W, 3], paired image by image.
+
+    The generator's own low frequencies (colour cast, brightness and contrast drift, what a
+    colour histogram and a thumbnail see) are replaced by its input's; its high frequencies,
+    where the upsampling traces live (checkerboards at 2-4 px, blocks, missing detail), are
+    kept. ``sigma <= 0`` returns ``outputs`` unchanged.
+    """
+    if sigma <= 0:
+        return outputs
+    if outputs.shape != inputs.shape:
+        raise ValueError(f"outputs {outputs.shape} and inputs {inputs.shape} must pair image by image")
+    result = np.empty(outputs.shape, dtype=np.uint8)
+    for index, (output, source) in enumerate(zip(outputs.astype(np.float32), inputs.astype(np.float32))):
+        low_out = cv2.GaussianBlur(output, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        low_in = cv2.GaussianBlur(source, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        result[index] = np.clip(np.rint(output - low_out + low_in), 0, 255).astype(np.uint8)
+    return result
 
 
 def psnr(reconstructed: np.ndarray, original: np.ndarray) -> float:
