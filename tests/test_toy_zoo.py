@@ -17,10 +17,9 @@ sys.path.insert(0, str(REPO / "DataPrepare"))
 from data.annotations import read_annotations, write_annotations  # noqa: E402
 from toy_zoo import (DECODERS, DOMAIN_PHOTOS, SCALES, UNSEEN_ARCHS, Discriminator, audit_lists,  # noqa: E402
                      audit_zoo, build_generator, build_zoo)
-from toy_zoo import train_gan  # noqa: E402
 from toy_zoo.photos import load_domain_photos, load_extra_photos  # noqa: E402
 from toy_zoo.train_gan import (ADVERSARIAL_LOSSES, TrainSettings, make_gan, psnr,  # noqa: E402
-                               reconstruct_images, train_generator)
+                               reconstruct_images, train_generator, transfer_low_frequencies)
 
 CLOSED = ("dcgan", "progan", "bilinear", "subpixel")
 EXPECTED_DIRS = {
@@ -380,7 +379,7 @@ def test_low_frequency_transfer_keeps_the_outputs_detail_and_the_inputs_colours(
     # outputs: a strong colour cast (low frequency) plus a 2-px checkerboard (high frequency)
     checker = ((np.indices((64, 64)).sum(axis=0) % 2) * 40 - 20)[None, :, :, None]
     outputs = np.clip(inputs.astype(int) // 2 + 90 + checker, 0, 255).astype(np.uint8)
-    result = train_gan.transfer_low_frequencies(outputs, inputs, sigma=2.0)
+    result = transfer_low_frequencies(outputs, inputs, sigma=2.0)
     assert result.dtype == np.uint8 and result.shape == inputs.shape
     blur = lambda x: np.stack([cv2.GaussianBlur(i.astype(np.float32), (0, 0), 2.0, borderType=cv2.BORDER_REFLECT) for i in x])
     # block means (what the audit's thumbnail sees) now follow the input, not the cast output
@@ -389,6 +388,6 @@ def test_low_frequency_transfer_keeps_the_outputs_detail_and_the_inputs_colours(
     high = lambda x: x.astype(np.float32) - blur(x)
     assert np.abs(high(result) - high(outputs)).mean() < 1.0
     assert np.abs(high(result)).mean() > 10
-    np.testing.assert_array_equal(train_gan.transfer_low_frequencies(outputs, inputs, sigma=0), outputs)
+    np.testing.assert_array_equal(transfer_low_frequencies(outputs, inputs, sigma=0), outputs)
     with pytest.raises(ValueError, match="pair image by image"):
-        train_gan.transfer_low_frequencies(outputs[:2], inputs, sigma=2.0)
+        transfer_low_frequencies(outputs[:2], inputs, sigma=2.0)
