@@ -29,6 +29,8 @@ class Config:
     width: int = 64                     # backbone base width w; stage i has w * 2**i channels
     proj_dim: int = 128                 # contrastive projection output size
     dropout: float = 0.2                # before the linear classifier
+    input_filter: str = "none"          # none (the paper) | highpass: x - GaussianBlur(x), sigma 2, before
+    #                                     the first conv (models.simple_cnn.HighPassResidual; toy configs)
 
     # --- data (SPEC section 4) ---
     batch_size: int = 32                # items per step; one item = one image of every class
@@ -70,5 +72,6 @@ CHOICES = {
     "amp": ("auto", "off", "bf16", "fp16"),
     "data_pipeline": ("batched", "pil"),
     "method": ("dnadet", "ce_only", "attnet", "dct"),
+    "input_filter": ("none", "highpass"),
     "metric": ("acc", "f1"),
 }

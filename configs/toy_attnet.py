@@ -9,3 +9,5 @@ method = "attnet"
 whole_image = True
 use_contrastive = False
 width = 16                # full-resolution 3x3 convolutions are costly on a CPU; 16 -> 16..128 channels
+
+input_filter = "none"      # the baseline takes the raw image, as its authors did

@@ -10,3 +10,5 @@ method = "dct"
 whole_image = True
 use_contrastive = False
 width = 64                # their channel counts 3, 8, 16, 32
+
+input_filter = "none"      # the baseline takes the raw image (its own DCT front end)

@@ -8,6 +8,7 @@ measurements behind each value and why this stage stays near chance on the toy b
 class_num = 170           # one class per transformation of data.transforms (SPEC section 5)
 class_names = ()          # filled with the transformation names at run time
 num_workers = 2
+input_filter = "highpass" # as stage 2 (toy.py): its weights initialise stage 2
 width = 32                # the stage-2 toy backbone (its weights initialise stage 2)
 batch_size = 24           # items; 2 photos each below -> 48 transformed images a step
 pretrain_images_per_label = 2   # every image has a positive of its transformation in another photo

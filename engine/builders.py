@@ -163,7 +163,7 @@ class TrainModel(torch.nn.Module):
     def __init__(self, config: Config):
         super().__init__()
         backbone = build_model(config.method, config.class_num, width=config.width,
-                               dropout=config.dropout)
+                               dropout=config.dropout, input_filter=config.input_filter)
         self.use_contrastive = config.use_contrastive and not config.whole_image
         self.net = ContrastiveModel(backbone, config.proj_dim) if self.use_contrastive else backbone
         self.loss_weights = AutomaticWeightedLoss(2) if self.use_contrastive else None

@@ -52,7 +52,7 @@ def _weights_info(job: TrainJob, class_names: list) -> dict:
     return {"method": config.method, "class_num": config.class_num, "class_names": class_names,
             "width": config.width, "config_name": job.config_name, "stage": job.stage,
             "crop_size": config.crop_size, "resize_size": config.resize_size,
-            "second_resize_size": config.second_resize_size}
+            "second_resize_size": config.second_resize_size, "input_filter": config.input_filter}
 
 
 # keys that may differ on --resume: they change how long or where a run goes on, not what

@@ -23,14 +23,19 @@ HEAD_KEYS = ("classification_head.1.weight", "classification_head.1.bias")
 CHECKPOINT_FORMAT = "dnadet-checkpoint"
 
 
-def build_model(method: str, class_num: int, width: int = 64, dropout: float = 0.2) -> nn.Module:
+def build_model(method: str, class_num: int, width: int = 64, dropout: float = 0.2,
+                input_filter: str = "none") -> nn.Module:
     """A classifier whose forward returns (logits, feature_map), chosen by method name.
 
     ``dnadet`` and ``ce_only`` share the SimpleCNN backbone (they differ in training);
-    ``attnet`` and ``dct`` are the baselines of models.baselines.
+    ``attnet`` and ``dct`` are the baselines of models.baselines (they take raw input:
+    ``input_filter`` other than ``none`` is an error for them).
     """
     if method in ("dnadet", "ce_only"):
-        return SimpleCNN(class_num, width=width, dropout=dropout)
+        return SimpleCNN(class_num, width=width, dropout=dropout, input_filter=input_filter)
+    if input_filter != "none":
+        raise ValueError(f"input_filter={input_filter!r} is for the SimpleCNN methods only; "
+                         f"set input_filter=none for method {method!r}")
     from models import baselines  # local import: baselines are optional extras
     return baselines.build_baseline(method, class_num, width=width)
 
@@ -38,7 +43,8 @@ def build_model(method: str, class_num: int, width: int = 64, dropout: float = 0
 def read_state_dict(path: str) -> Tuple[dict, dict]:
     """Return (classifier state_dict, info) from a released model.pth or a checkpoint.
 
-    ``info`` holds what is known besides weights: method, class_names, width.
+    ``info`` holds what is known besides weights: method, class_names, width (and, where
+    this project wrote the file, the preprocessing sizes and input_filter).
     """
     if not os.path.isfile(path):
         raise ValueError(f"model file not found: {path!r}")
@@ -52,7 +58,7 @@ def read_state_dict(path: str) -> Tuple[dict, dict]:
         info = {"method": config.get("method", "dnadet"), "class_names": blob.get("class_names"),
                 "width": config.get("width"), "source": "checkpoint",
                 "config_name": blob.get("config_name")}
-        for key in ("crop_size", "resize_size", "second_resize_size"):
+        for key in ("crop_size", "resize_size", "second_resize_size", "input_filter"):
             if key in config:
                 info[key] = config[key]
         return state, info
@@ -90,7 +96,10 @@ def load_model(path: str, class_num: Optional[int] = None, device="cpu") -> nn.M
     """
     state, info = read_state_dict(path)
     class_num, width = _infer_shape(state, info, class_num)
-    model = build_model(info.get("method") or "dnadet", class_num, width=width)
+    # weights without a record of their input filter (the authors' model.pth) take raw input
+    info["input_filter"] = info.get("input_filter") or "none"
+    model = build_model(info.get("method") or "dnadet", class_num, width=width,
+                        input_filter=info["input_filter"])
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -109,7 +118,13 @@ def load_backbone_for_finetune(model: nn.Module, path: str) -> list:
     Returns the skipped keys, which are exactly ``HEAD_KEYS`` (their shape depends
     on the number of classes). Anything else missing or unexpected is an error.
     """
-    state, _ = read_state_dict(path)
+    state, info = read_state_dict(path)
+    source_filter = info.get("input_filter") or "none"
+    target_filter = getattr(model, "input_filter", "none")
+    if source_filter != target_filter:
+        raise ValueError(f"stage-1 weights {path!r} were trained with input_filter={source_filter!r} "
+                         f"but this model has input_filter={target_filter!r}; pre-train with the "
+                         f"same input_filter (--set input_filter={target_filter}) or change this one")
     kept = {k: v for k, v in state.items() if k not in HEAD_KEYS}
     result = model.load_state_dict(kept, strict=False)
     skipped = sorted(result.missing_keys)

@@ -7,9 +7,43 @@ is global average pooling -> Dropout(0.2) -> Linear(8w, class_num).
 
 ``state_dict()`` keys match the authors' released ``model.pth`` exactly:
 ``main.{0..7}.main.{0,1}.*`` and ``classification_head.1.*``.
+
+``input_filter="highpass"`` (not in the paper; the toy configs use it) puts a fixed
+high-pass residual in front of the first conv, see ``HighPassResidual``. It has no
+weights, so the state_dict keys stay those of the released format.
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+INPUT_FILTERS = ("none", "highpass")
+
+
+class HighPassResidual(nn.Module):
+    """x - GaussianBlur(x): keeps the high frequencies where upsampling traces live.
+
+    A fixed (untrained) depthwise filter, like the noise residuals of image forensics.
+    Measured on the toy zoo (README, "Why the toy configs filter their input"): a plain
+    CNN on raw 32-px crops stays at chance (loss 1.611 after 700 steps) because photo
+    content dominates the gradient; on this residual it reaches 74 % closed-set in 400.
+    The Gaussian has ``sigma`` px and a ``2 * radius + 1`` tap kernel, reflect padding.
+    Forward: x [N, C, H, W] -> [N, C, H, W]; a constant image maps to zeros.
+    """
+
+    def __init__(self, sigma: float = 2.0, radius: int = 4):
+        super().__init__()
+        taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        kernel = torch.exp(-taps.pow(2) / (2 * sigma ** 2))
+        kernel = kernel / kernel.sum()
+        # not persistent: the filter is fixed, and released-format weight files stay unchanged
+        self.register_buffer("kernel", torch.outer(kernel, kernel)[None, None], persistent=False)
+        self.radius = radius
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        weight = self.kernel.to(x.dtype).expand(channels, 1, -1, -1)
+        blurred = F.conv2d(F.pad(x, (self.radius,) * 4, mode="reflect"), weight, groups=channels)
+        return x - blurred
 
 
 class ConvBlock(nn.Module):
@@ -34,6 +68,7 @@ class SimpleCNN(nn.Module):
         class_num: number of output classes (5 multiple-cross, 11 in the wild, 170 stage 1).
         width: base width w (64 in the paper); the pooled feature has 8w channels.
         dropout: dropout before the linear classifier (0.2).
+        input_filter: ``none`` (the paper) or ``highpass`` (``HighPassResidual`` first).
     Forward:
         x: [N, 3, H, W], H and W multiples of 16 for exact stride (any size works).
         returns (logits [N, class_num], feature_map [N, 8w, H/16, W/16]).
@@ -41,8 +76,13 @@ class SimpleCNN(nn.Module):
         inside CrossEntropyLoss; this project fixes that double softmax.
     """
 
-    def __init__(self, class_num: int, width: int = 64, dropout: float = 0.2):
+    def __init__(self, class_num: int, width: int = 64, dropout: float = 0.2,
+                 input_filter: str = "none"):
         super().__init__()
+        if input_filter not in INPUT_FILTERS:
+            raise ValueError(f"input_filter={input_filter!r}; choose one of {INPUT_FILTERS}")
+        self.input_filter = input_filter
+        self.prefilter = HighPassResidual() if input_filter == "highpass" else nn.Identity()
         blocks, channels = [], 3
         for stage in range(4):
             out = width * 2 ** stage
@@ -55,7 +95,7 @@ class SimpleCNN(nn.Module):
 
     def forward_features(self, x: torch.Tensor):
         """Return (pooled feature [N, 8w], feature map [N, 8w, h, w])."""
-        feature_map = self.main(x)
+        feature_map = self.main(self.prefilter(x))
         return feature_map.mean(dim=(2, 3)), feature_map
 
     def forward(self, x: torch.Tensor):

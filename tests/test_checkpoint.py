@@ -113,3 +113,23 @@ def test_sidecar_write_is_json(tmp_path):
     path = str(tmp_path / "m.pth")
     write_sidecar(path, {"class_names": ["x"]})
     assert (tmp_path / "m.json").read_text().strip().startswith("{")
+
+
+def test_sidecar_input_filter_round_trips(tmp_path):
+    path = str(tmp_path / "model.pth")
+    model = SimpleCNN(5, width=8, input_filter="highpass").eval()
+    save_released_weights(model, path, {"method": "dnadet", "input_filter": "highpass"})
+    loaded = load_model(path)
+    x = torch.randn(2, 3, 32, 32)
+    assert loaded.input_filter == "highpass" and torch.equal(loaded(x)[0], model(x)[0])
+    os.remove(str(tmp_path / "model.json"))   # the authors' files carry no sidecar: raw input
+    assert load_model(path).input_filter == "none"
+
+
+def test_stage1_with_another_input_filter_is_refused(tmp_path):
+    path = str(tmp_path / "model.pth")
+    save_released_weights(SimpleCNN(170, width=8), path, {"method": "dnadet", "input_filter": "none"})
+    with pytest.raises(ValueError, match="input_filter='none' but this model has input_filter='highpass'"):
+        load_backbone_for_finetune(SimpleCNN(5, width=8, input_filter="highpass"), path)
+    assert load_backbone_for_finetune(SimpleCNN(5, width=8), path) == sorted(
+        ["classification_head.1.weight", "classification_head.1.bias"])

@@ -51,3 +51,35 @@ def test_projection_head_keys():
     keys = [k for k in ContrastiveModel(SimpleCNN(5, width=8)).state_dict() if k.startswith("projection")]
     assert keys == ["projection.head.0.weight", "projection.head.0.bias",
                     "projection.head.2.weight", "projection.head.2.bias"]
+
+
+def test_highpass_filter_removes_constants_and_keeps_fine_detail():
+    from models.simple_cnn import HighPassResidual
+    flt = HighPassResidual()
+    constant = torch.full((1, 3, 32, 32), 0.7)
+    assert flt(constant).abs().max() < 1e-5
+    # a 2-px checkerboard (an upsampling trace) passes almost unchanged; a smooth ramp does not
+    checker = (torch.arange(32)[:, None] + torch.arange(32)[None]).remainder(2).float().expand(1, 3, 32, 32)
+    checker = checker * 2 - 1
+    inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))
+    assert torch.allclose(flt(checker)[inner], checker[inner], atol=0.05)
+    ramp = torch.linspace(-1, 1, 32).expand(1, 3, 32, 32)
+    assert flt(ramp)[inner].abs().max() < 1e-3
+
+
+def test_input_filter_adds_no_weights_and_changes_the_output():
+    torch.manual_seed(0)
+    plain = SimpleCNN(5, width=8).eval()
+    filtered = SimpleCNN(5, width=8, input_filter="highpass").eval()
+    assert list(filtered.state_dict()) == list(plain.state_dict())
+    filtered.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert not torch.allclose(plain(x)[0], filtered(x)[0])
+    # shifting every pixel by a constant is invisible through the high-pass filter
+    assert torch.allclose(filtered(x)[0], filtered(x + 0.3)[0], atol=1e-4)
+
+
+def test_unknown_input_filter_is_an_error():
+    import pytest
+    with pytest.raises(ValueError, match="input_filter='sobel'"):
+        SimpleCNN(5, width=8, input_filter="sobel")
