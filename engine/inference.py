@@ -26,6 +26,7 @@ from engine.device import amp_dtype, resolve_device
 from engine.evaluate import eval_loader, predict
 from engine.metrics import compute_metrics
 from models import load_model
+from models.loading import use_config_input_filter
 
 PREPROCESSING_KEYS = ("crop_size", "resize_size", "second_resize_size")
 PIPELINES = ("pil", "batched")
@@ -90,6 +91,7 @@ def load_eval_setup(model_path: str, config_name: Optional[str] = None,
         raise ValueError(f"{model_path} has no model.json naming its config; pass --config_name "
                          f"(e.g. celeba, lsun, in_the_wild, toy)")
     config = load_config(name, overrides)
+    use_config_input_filter(model, config.input_filter)
     if config.class_num != info["class_num"]:
         raise ValueError(f"config {name!r} has class_num={config.class_num} but the weights in "
                          f"{model_path} have {info['class_num']} outputs; pass the config the model "

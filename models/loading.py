@@ -96,7 +96,9 @@ def load_model(path: str, class_num: Optional[int] = None, device="cpu") -> nn.M
     """
     state, info = read_state_dict(path)
     class_num, width = _infer_shape(state, info, class_num)
-    # weights without a record of their input filter (the authors' model.pth) take raw input
+    # weights without a record of their input filter (the authors' model.pth, a bare state_dict)
+    # take raw input unless the caller's config says otherwise (see use_config_input_filter)
+    info["input_filter_recorded"] = bool(info.get("input_filter"))
     info["input_filter"] = info.get("input_filter") or "none"
     model = build_model(info.get("method") or "dnadet", class_num, width=width,
                         input_filter=info["input_filter"])
@@ -110,6 +112,19 @@ def load_model(path: str, class_num: Optional[int] = None, device="cpu") -> nn.M
         info["class_names"] = [f"class_{k}" for k in range(class_num)]
     model.info = info
     return model.to(device).eval()
+
+
+def use_config_input_filter(model: nn.Module, input_filter: str) -> None:
+    """Give a model whose file records no input filter the config's (a recorded one wins).
+
+    A bare state_dict of a model trained with ``input_filter=highpass`` carries no trace of
+    it; the config it is evaluated with (``--config_name toy``) supplies it.
+    """
+    info = getattr(model, "info", {})
+    if info.get("input_filter_recorded") or not hasattr(model, "set_input_filter"):
+        return
+    model.set_input_filter(input_filter)
+    info["input_filter"] = input_filter
 
 
 def load_backbone_for_finetune(model: nn.Module, path: str) -> list:

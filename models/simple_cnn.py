@@ -79,10 +79,7 @@ class SimpleCNN(nn.Module):
     def __init__(self, class_num: int, width: int = 64, dropout: float = 0.2,
                  input_filter: str = "none"):
         super().__init__()
-        if input_filter not in INPUT_FILTERS:
-            raise ValueError(f"input_filter={input_filter!r}; choose one of {INPUT_FILTERS}")
-        self.input_filter = input_filter
-        self.prefilter = HighPassResidual() if input_filter == "highpass" else nn.Identity()
+        self.set_input_filter(input_filter)
         blocks, channels = [], 3
         for stage in range(4):
             out = width * 2 ** stage
@@ -92,6 +89,13 @@ class SimpleCNN(nn.Module):
         self.main = nn.Sequential(*blocks)
         self.feature_dim = channels
         self.classification_head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, class_num))
+
+    def set_input_filter(self, input_filter: str) -> None:
+        """Choose the fixed front end (it has no weights, so trained weights are unaffected)."""
+        if input_filter not in INPUT_FILTERS:
+            raise ValueError(f"input_filter={input_filter!r}; choose one of {INPUT_FILTERS}")
+        self.input_filter = input_filter
+        self.prefilter = HighPassResidual() if input_filter == "highpass" else nn.Identity()
 
     def forward_features(self, x: torch.Tensor):
         """Return (pooled feature [N, 8w], feature map [N, 8w, h, w])."""

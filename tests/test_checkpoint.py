@@ -133,3 +133,16 @@ def test_stage1_with_another_input_filter_is_refused(tmp_path):
         load_backbone_for_finetune(SimpleCNN(5, width=8, input_filter="highpass"), path)
     assert load_backbone_for_finetune(SimpleCNN(5, width=8), path) == sorted(
         ["classification_head.1.weight", "classification_head.1.bias"])
+
+
+def test_bare_state_dict_takes_the_config_input_filter_and_a_record_wins(tmp_path):
+    from models.loading import use_config_input_filter
+    path = str(tmp_path / "model.pth")
+    torch.save(SimpleCNN(5, width=8, input_filter="highpass").state_dict(), path)   # no sidecar
+    model = load_model(path)
+    use_config_input_filter(model, "highpass")
+    assert model.input_filter == "highpass" and model.info["input_filter"] == "highpass"
+    write_sidecar(path, {"method": "dnadet", "input_filter": "none"})
+    recorded = load_model(path)
+    use_config_input_filter(recorded, "highpass")
+    assert recorded.input_filter == "none"

@@ -123,7 +123,7 @@ def test_channels_last_model_trains_and_saves_the_released_format(tmp_path):
     assert all(np.isfinite(value) for value in losses.values())
     path = str(tmp_path / "model.pth")
     save_released_weights(model.backbone, path, {"class_num": 3})
-    plain = SimpleCNN(3, width=4).eval()
+    plain = SimpleCNN(3, width=4, input_filter=config.input_filter).eval()
     plain.load_state_dict(torch.load(path, weights_only=True))                # same keys, strict
     image = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
