@@ -58,9 +58,11 @@ def read_state_dict(path: str) -> Tuple[dict, dict]:
         info = {"method": config.get("method", "dnadet"), "class_names": blob.get("class_names"),
                 "width": config.get("width"), "source": "checkpoint",
                 "config_name": blob.get("config_name")}
-        for key in ("crop_size", "resize_size", "second_resize_size", "input_filter"):
+        for key in ("crop_size", "resize_size", "second_resize_size"):
             if key in config:
                 info[key] = config[key]
+        # a checkpoint from before input_filter existed was trained on raw input
+        info["input_filter"] = config.get("input_filter", "none")
         return state, info
     if not isinstance(blob, dict) or not all(isinstance(v, torch.Tensor) for v in blob.values()):
         raise ValueError(f"{path!r} is neither a state_dict nor a DNA-Det checkpoint")
@@ -69,6 +71,7 @@ def read_state_dict(path: str) -> Tuple[dict, dict]:
     if os.path.isfile(sidecar):
         with open(sidecar, encoding="utf-8") as handle:
             info.update(json.load(handle))
+        info.setdefault("input_filter", "none")   # a sidecar from before input_filter: raw input
     return dict(blob), info
 
 
@@ -96,8 +99,9 @@ def load_model(path: str, class_num: Optional[int] = None, device="cpu") -> nn.M
     """
     state, info = read_state_dict(path)
     class_num, width = _infer_shape(state, info, class_num)
-    # weights without a record of their input filter (the authors' model.pth, a bare state_dict)
-    # take raw input unless the caller's config says otherwise (see use_config_input_filter)
+    # weights without a record of their input filter (a bare state_dict without model.json, like
+    # the authors' model.pth) take raw input unless the caller's config says otherwise
+    # (see use_config_input_filter); this project's checkpoints and sidecars always record it
     info["input_filter_recorded"] = bool(info.get("input_filter"))
     info["input_filter"] = info.get("input_filter") or "none"
     model = build_model(info.get("method") or "dnadet", class_num, width=width,

@@ -146,3 +146,13 @@ def test_bare_state_dict_takes_the_config_input_filter_and_a_record_wins(tmp_pat
     recorded = load_model(path)
     use_config_input_filter(recorded, "highpass")
     assert recorded.input_filter == "none"
+
+
+def test_sidecar_without_input_filter_means_raw_input(tmp_path):
+    """A model.json written before input_filter existed belongs to a model trained on raw input."""
+    from models.loading import use_config_input_filter
+    path = str(tmp_path / "model.pth")
+    save_released_weights(SimpleCNN(5, width=8), path, {"method": "dnadet", "config_name": "toy"})
+    model = load_model(path)
+    use_config_input_filter(model, "highpass")
+    assert model.input_filter == "none"
