@@ -25,8 +25,7 @@ from data.preprocess import final_size
 from engine.device import amp_dtype, resolve_device
 from engine.evaluate import eval_loader, predict
 from engine.metrics import compute_metrics
-from models import load_model
-from models.loading import use_config_input_filter
+from models import load_model, use_config_input_filter
 
 PREPROCESSING_KEYS = ("crop_size", "resize_size", "second_resize_size")
 PIPELINES = ("pil", "batched")

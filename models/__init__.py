@@ -1,10 +1,10 @@
 """DNA-Det models: the backbone, the contrastive wrapper, baselines and weight loading."""
 from models.contrastive import ContrastiveModel, ProjectionHead
 from models.loading import (HEAD_KEYS, build_model, load_backbone_for_finetune, load_model,
-                            read_state_dict)
+                            read_state_dict, use_config_input_filter)
 from models.losses import AutomaticWeightedLoss, SupConLoss
 from models.simple_cnn import SimpleCNN
 
 __all__ = ["SimpleCNN", "ContrastiveModel", "ProjectionHead", "SupConLoss",
            "AutomaticWeightedLoss", "build_model", "load_model", "read_state_dict",
-           "load_backbone_for_finetune", "HEAD_KEYS"]
+           "load_backbone_for_finetune", "use_config_input_filter", "HEAD_KEYS"]

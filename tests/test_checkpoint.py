@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.checkpoint import atomic_save, load_checkpoint, save_checkpoint, save_released_weights
-from models import SimpleCNN, load_backbone_for_finetune, load_model
+from models import SimpleCNN, load_backbone_for_finetune, load_model, use_config_input_filter
 from models.loading import write_sidecar
 
 
@@ -136,7 +136,6 @@ def test_stage1_with_another_input_filter_is_refused(tmp_path):
 
 
 def test_bare_state_dict_takes_the_config_input_filter_and_a_record_wins(tmp_path):
-    from models.loading import use_config_input_filter
     path = str(tmp_path / "model.pth")
     torch.save(SimpleCNN(5, width=8, input_filter="highpass").state_dict(), path)   # no sidecar
     model = load_model(path)
@@ -150,7 +149,6 @@ def test_bare_state_dict_takes_the_config_input_filter_and_a_record_wins(tmp_pat
 
 def test_sidecar_without_input_filter_means_raw_input(tmp_path):
     """A model.json written before input_filter existed belongs to a model trained on raw input."""
-    from models.loading import use_config_input_filter
     path = str(tmp_path / "model.pth")
     save_released_weights(SimpleCNN(5, width=8), path, {"method": "dnadet", "config_name": "toy"})
     model = load_model(path)

@@ -1,7 +1,9 @@
 """The backbone matches the released checkpoint format and trains."""
+import pytest
 import torch
 
 from models import ContrastiveModel, SimpleCNN
+from models.simple_cnn import HighPassResidual
 
 RELEASED_SHAPES = {
     0: (64, 3, 4, 4), 1: (64, 64, 3, 3), 2: (128, 64, 4, 4), 3: (128, 128, 3, 3),
@@ -54,7 +56,6 @@ def test_projection_head_keys():
 
 
 def test_highpass_filter_removes_constants_and_keeps_fine_detail():
-    from models.simple_cnn import HighPassResidual
     flt = HighPassResidual()
     constant = torch.full((1, 3, 32, 32), 0.7)
     assert flt(constant).abs().max() < 1e-5
@@ -80,6 +81,5 @@ def test_input_filter_adds_no_weights_and_changes_the_output():
 
 
 def test_unknown_input_filter_is_an_error():
-    import pytest
     with pytest.raises(ValueError, match="input_filter='sobel'"):
         SimpleCNN(5, width=8, input_filter="sobel")
