@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from data.image_io import ImageLoadError, load_rgb
-from models import SimpleCNN
+from models import SimpleCNN, recalibrate_batchnorm
 
 
 @dataclass
@@ -125,28 +125,10 @@ def train_patch_classifier(images: torch.Tensor, labels: torch.Tensor, class_num
             total += loss.item() * len(index)
             correct += (logits.argmax(1) == target).sum().item()
         log(f"epoch {epoch}: train loss {total / len(order):.4f} acc {correct / len(order):.4f}")
-    recalibrate_batchnorm(model, patches, settings.batch_size, device)
+    # precise BN: the momentum-averaged statistics lag the weights after few steps
+    recalibrate_batchnorm(model, (patches[start:start + settings.batch_size].to(device)
+                                  for start in range(0, len(patches), settings.batch_size)))
     return model.eval()
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: torch.nn.Module, patches: torch.Tensor, batch_size: int,
-                          device: torch.device) -> None:
-    """Set every BatchNorm's running statistics to their exact mean over the training patches.
-
-    With few optimisation steps the momentum-averaged statistics lag behind the weights
-    (eval-mode accuracy then drops even at the training position); a cumulative pass
-    over the same training patches (precise BN) removes that artefact.
-    """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None                                  # cumulative average
-    model.train()
-    for start in range(0, len(patches), batch_size):
-        model(patches[start:start + batch_size].to(device))
-    for norm in norms:
-        norm.momentum = 0.1
 
 
 @torch.no_grad()

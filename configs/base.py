@@ -60,6 +60,9 @@ class Config:
     metric: str = "acc"                 # model selection: acc | f1 (macro-F1)
     val_max_images: int = 0             # 0 = whole validation list; else a seeded subset
     log_interval: int = 20              # iterations between TensorBoard loss points
+    bn_recalibrate_batches: int = 0     # >0: before each validation, BatchNorm statistics are
+    #                                     recomputed over this many training batches (precise BN;
+    #                                     0 = the paper's momentum averages)
 
     # --- stage-1 pre-training only ---
     pretrain_crop: int = 128            # random crop of the source image before transforming

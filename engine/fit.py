@@ -18,7 +18,7 @@ from engine.evaluate import eval_loader, evaluate
 from engine.metrics import transformation_metrics
 from engine.open_set import fit_after_training
 from engine.rundir import RunDirectory
-from engine.trainer import TrainJob, selection_value, train_one_epoch
+from engine.trainer import TrainJob, recalibrate_on_training_batches, selection_value, train_one_epoch
 from models import load_backbone_for_finetune
 
 
@@ -169,8 +169,8 @@ def _train(job, config, run, dist) -> dict:
         failed = False
         if dist.is_main:
             try:
-                _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info,
-                           (optimizer, scheduler, scaler), started)
+                _end_epoch(job, model, (train_set, val_load), image_size, losses, epoch, state, run,
+                           info, (optimizer, scheduler, scaler), started)
             except BaseException:
                 failed = True          # tell the waiting ranks before raising, so none hangs
                 dist.follow_main(state["stale_epochs"], job.device, failed=True)
@@ -211,15 +211,19 @@ def _epoch_record(epoch: int, losses: dict, lr: float, metrics: dict, state: dic
             "seconds": round(seconds, 2)}
 
 
-def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info, optimisation,
+def _end_epoch(job, model, data, image_size, losses, epoch, state, run, info, optimisation,
                started) -> None:
-    """Validate, keep the best weights, snapshot, log, and write the resume checkpoint.
+    """Recalibrate BatchNorm (if set), validate, keep the best weights, snapshot, log, and
+    write the resume checkpoint.
 
-    ``optimisation``: (optimizer, scheduler, GradScaler), all saved in the checkpoint.
+    ``data``: (training dataset, validation loader); ``optimisation``: (optimizer, scheduler,
+    GradScaler), all saved in the checkpoint.
     """
     config = job.config
     optimizer, scheduler, scaler = optimisation
+    train_set, val_load = data
     backbone = DistContext.unwrap(model).backbone
+    recalibrated = recalibrate_on_training_batches(job, backbone, train_set, epoch)
     metrics = _validate(job, backbone, val_load, image_size, epoch)
     value = selection_value(metrics, config.metric)
     state["epoch"] = epoch
@@ -232,6 +236,8 @@ def _end_epoch(job, model, val_load, image_size, losses, epoch, state, run, info
         save_released_weights(backbone, run.file(f"snapshot_epoch{epoch}.pth"), {**info, "epoch": epoch})
     record = _epoch_record(epoch, losses, optimizer.param_groups[0]["lr"], metrics, state,
                            time.time() - started)
+    if recalibrated:
+        record["bn_recalibrated_batches"] = recalibrated
     run.append_metrics(record)
     scalars = {"val/acc": metrics["acc"], "val/f1": metrics["f1"], "val/recall": metrics["recall"]}
     extra = ""

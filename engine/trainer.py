@@ -21,7 +21,7 @@ from engine import builders
 from engine.device import amp_dtype, autocast
 from engine.distributed import DistContext
 from engine.rundir import RunDirectory
-from models import SupConLoss
+from models import SupConLoss, recalibrate_batchnorm
 
 
 class NonFiniteLossError(RuntimeError):
@@ -128,6 +128,26 @@ def train_one_epoch(job: TrainJob, model, loader, optimizer, scheduler, scaler, 
         raise ValueError(f"epoch {epoch} had no full batch: {len(loader.dataset)} items < "
                          f"batch_size {config.batch_size}; lower batch_size")
     return {name: total / count for name, total in totals.items()}, global_step
+
+
+def recalibrate_on_training_batches(job: TrainJob, backbone, train_set, epoch: int) -> int:
+    """Precise BatchNorm before validation: recompute the running statistics of ``backbone``
+    over the first ``bn_recalibrate_batches`` batches of epoch ``epoch``'s training order
+    (single process, full batches; deterministic, so a resumed run gets the same statistics).
+    Returns the number of batches used (0 when the setting is 0)."""
+    config, device = job.config, job.device
+    wanted = config.bn_recalibrate_batches
+    if wanted <= 0:
+        return 0
+    loader = builders.train_loader(train_set, config, epoch, device)
+
+    def inputs():
+        for index, batch in enumerate(loader):
+            if index >= wanted:
+                return
+            yield batch_views(batch, config, device)[0]
+    with autocast(device, amp_dtype(config.amp, device)):
+        return recalibrate_batchnorm(backbone, inputs())
 
 
 def _step_scalars(losses: dict, optimizer, model) -> dict:

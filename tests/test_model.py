@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from models import ContrastiveModel, SimpleCNN
+from models import ContrastiveModel, SimpleCNN, recalibrate_batchnorm
 from models.simple_cnn import HighPassResidual
 
 RELEASED_SHAPES = {
@@ -83,3 +83,24 @@ def test_input_filter_adds_no_weights_and_changes_the_output():
 def test_unknown_input_filter_is_an_error():
     with pytest.raises(ValueError, match="input_filter='sobel'"):
         SimpleCNN(5, width=8, input_filter="sobel")
+
+
+def test_recalibrate_batchnorm_averages_the_batches_and_restores_the_module():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4, momentum=0.3)).eval()
+    batches = [torch.randn(5, 3, 6, 6) + shift for shift in (0.0, 2.0, -1.0)]
+    with torch.no_grad():
+        means = torch.stack([model[0](b).mean((0, 2, 3)) for b in batches])
+    assert recalibrate_batchnorm(model, iter(batches)) == 3
+    norm = model[1]
+    assert torch.allclose(norm.running_mean, means.mean(0), atol=1e-5)   # plain average, not momentum
+    assert norm.momentum == 0.3 and not model.training
+    assert recalibrate_batchnorm(torch.nn.Linear(2, 2), [torch.zeros(1, 2)]) == 0   # no BatchNorm
+
+
+def test_recalibrate_batchnorm_without_batches_is_an_error_and_keeps_the_statistics():
+    model = torch.nn.BatchNorm2d(2)
+    model.running_mean.fill_(3.0)
+    with pytest.raises(ValueError, match="no batch"):
+        recalibrate_batchnorm(model, [])
+    assert torch.equal(model.running_mean, torch.full((2,), 3.0)) and model.momentum == 0.1

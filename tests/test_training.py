@@ -168,3 +168,19 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_config_key(collections):
     del checkpoint["config"]["pretrain_images_per_label"]
     torch.save(checkpoint, path)
     assert run_main(collections, "--resume", run_id="old", overrides=STAGE2 + ["max_epochs=2"]) == 0
+
+
+def test_bn_recalibration_changes_only_the_statistics_and_is_logged(collections):
+    fp32 = STAGE2 + ["amp=off"]
+    assert run_main(collections, run_id="plain", overrides=fp32) == 0
+    assert run_main(collections, run_id="precise", overrides=fp32 + ["bn_recalibrate_batches=2"]) == 0
+    plain = torch.load(os.path.join(run_dir(collections, "plain"), "checkpoint.pth"), weights_only=True)
+    precise = torch.load(os.path.join(run_dir(collections, "precise"), "checkpoint.pth"), weights_only=True)
+    stats = [key for key in plain["backbone"] if key.endswith(("running_mean", "running_var"))]
+    assert stats
+    for key, value in plain["backbone"].items():   # training itself is untouched by recalibration
+        if key not in stats and not key.endswith("num_batches_tracked"):
+            assert torch.equal(value, precise["backbone"][key]), key
+    assert any(not torch.equal(plain["backbone"][key], precise["backbone"][key]) for key in stats)
+    lines = [json.loads(line) for line in open(os.path.join(run_dir(collections, "precise"), "metrics.jsonl"))]
+    assert [line.get("bn_recalibrated_batches") for line in lines] == [2, 2]

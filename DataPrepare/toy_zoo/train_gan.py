@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from models.batchnorm import recalibrate_batchnorm
+
 from .generators import Discriminator, build_generator, init_weights
 
 ADVERSARIAL_LOSSES = {
@@ -162,7 +164,8 @@ def train_generator(generator, discriminator, crops: torch.Tensor, settings: Tra
             history[key].append(value)
         if progress is not None:
             progress(step, values["d_loss"], values["g_adv"], values["rec"])
-    recalibrate_batchnorm(generator, crops, settings.bn_batches, settings.batch_size, rng)
+    if settings.bn_batches > 0:   # BatchNorm statistics under the final weights (models.batchnorm)
+        recalibrate_batchnorm(generator, (_batch(crops, settings.batch_size, rng) for _ in range(settings.bn_batches)))
     return history
 
 
@@ -173,27 +176,6 @@ def _linear_decay(settings: TrainSettings):
     def factor(step: int) -> float:
         return 1.0 if step < start else max(0.0, (settings.steps - step) / max(settings.steps - start, 1.0))
     return factor
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(generator, crops: torch.Tensor, batches: int, batch_size: int,
-                          rng: torch.Generator) -> None:
-    """Recompute every BatchNorm's running mean and variance as the plain average over
-    ``batches`` training batches under the final weights ("precise BN"). The running
-    averages collected during training lag the weights; in eval mode they gave the
-    reconstructions a per-family colour cast."""
-    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms or batches < 1:
-        return
-    momenta = [m.momentum for m in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative moving average
-    generator.train()
-    for _ in range(batches):
-        generator(_batch(crops, batch_size, rng))
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
 
 
 @torch.no_grad()
