@@ -22,8 +22,10 @@ from engine import open_set
 from engine.inference import EvalSetup, run_items, unreadable_reason
 
 
-def resolve_open_set(setup: EvalSetup, mode: str, score: str) -> Tuple[Optional[open_set.OpenSetStatistics], str]:
-    """(statistics or None, note for stderr) for ``--open_set auto|on|off`` and ``--open_set_score``.
+def resolve_open_set(setup: EvalSetup, mode: str,
+                     score: str) -> Tuple[Optional[open_set.OpenSetStatistics], str, str]:
+    """(statistics or None, the score used, note for stderr) for ``--open_set auto|on|off`` and
+    ``--open_set_score`` (``auto``: the statistics' ``default_score``).
 
     auto without ``MODEL.openset.npz`` answers closed-set (with a note naming the command
     that makes the file); on without it, and a stale file in any mode, are errors.
@@ -32,13 +34,14 @@ def resolve_open_set(setup: EvalSetup, mode: str, score: str) -> Tuple[Optional[
         raise ValueError(f"--open_set must be auto, on or off, got {mode!r}")
     path = open_set.statistics_path(setup.model_path)
     if mode == "off":
-        return None, ""
+        return None, score, ""
     if mode == "auto" and not os.path.isfile(path):
-        return None, (f"no open-set statistics ({path}): closed-set answers only; make them with: "
-                      f"{open_set.FIT_COMMAND.format(model=setup.model_path)}")
+        return None, score, (f"no open-set statistics ({path}): closed-set answers only; make them with: "
+                             f"{open_set.FIT_COMMAND.format(model=setup.model_path)}")
     stats = open_set.load_statistics(setup, path)
+    score = stats.default_score if score == "auto" else score
     stats.require([score])
-    return stats, (f"open set: 'unknown architecture' when {score} > {stats.thresholds[score]:.6g} "
+    return stats, score, (f"open set: 'unknown architecture' when {score} > {stats.thresholds[score]:.6g} "
                    f"(keeps {100 * open_set.KEEP_RATE:.0f}% of known validation images; {path})")
 
 

@@ -7,6 +7,10 @@ Unknown scores, higher = more unknown for every one of them:
   (global average pool of the last feature map, 8w-d) to the K class means, with one
   covariance shared by all classes (Lee et al., NeurIPS 2018), estimated on the
   class-centred training features with Ledoit-Wolf shrinkage towards a scaled identity;
+- ``relative_mahalanobis``: ``mahalanobis`` minus the squared Mahalanobis distance to one
+  Gaussian fitted on all training features regardless of class (Ren et al. 2021, "A Simple
+  Fix to Mahalanobis Distance for Improving Near-OOD Detection"): what is common to every
+  known class (photo content, image statistics) cancels, what sets a class apart remains;
 - ``cosine``: 1 - the largest cosine similarity of the pooled feature to the K class
   prototypes (the normalised mean of each class's L2-normalised training features).
 
@@ -34,7 +38,9 @@ from engine.evaluate import ready_batches
 from engine.inference import EvalSetup, build_loader
 from models import load_model
 
-SCORES = ("msp", "energy", "mahalanobis", "cosine")
+SCORES = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine")
+# the default score: the first of these the statistics hold (best measured first, README)
+PREFERRED_SCORES = ("relative_mahalanobis", "mahalanobis", "energy")
 LOGIT_SCORES = ("msp", "energy")
 KEEP_RATE = 0.95
 MAX_MAHALANOBIS_DIM = 2048      # a D x D precision beyond this is not "small" (the DCT baseline)
@@ -104,9 +110,12 @@ def collect(setup: EvalSetup, items: Sequence, desc: str = "open set", progress:
 
 
 def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: int) -> dict:
-    """Class means [K, D], prototypes [K, D], shared precision [D, D] (None when D is too large), float32.
+    """Class means [K, D], prototypes [K, D], shared precision [D, D], and the background
+    Gaussian of all features (mean [D], precision [D, D]); float32, the precisions None when
+    D is too large.
 
-    The shared covariance is the Ledoit-Wolf estimate of the class-centred features:
+    Each covariance is the Ledoit-Wolf estimate (class-centred features for the shared one,
+    features centred on their overall mean for the background one):
     (1 - a) * S + a * (trace(S) / D) * I with the shrinkage a chosen by their formula.
     """
     from sklearn.covariance import ledoit_wolf   # imported here: only fitting needs it
@@ -120,11 +129,15 @@ def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: 
     prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)
     # float32, as stored: thresholds are calibrated on exactly the values a reloaded file gives
     stats = {"means": means.astype(np.float32), "prototypes": prototypes.astype(np.float32),
-             "precision": None, "shrinkage": None}
+             "precision": None, "shrinkage": None, "background_mean": None, "background_precision": None}
     if features.shape[1] <= MAX_MAHALANOBIS_DIM:
         covariance, shrinkage = ledoit_wolf(features - means[labels], assume_centered=True)
         stats["precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
         stats["shrinkage"] = float(shrinkage)
+        background = features.mean(axis=0)
+        covariance, _ = ledoit_wolf(features - background, assume_centered=True)
+        stats["background_mean"] = background.astype(np.float32)
+        stats["background_precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
     return stats
 
 
@@ -136,7 +149,8 @@ def logit_scores(logits: np.ndarray) -> Dict[str, np.ndarray]:
 
 
 def feature_scores(features: np.ndarray, stats: dict) -> Dict[str, np.ndarray]:
-    """``mahalanobis`` (if the precision exists) and ``cosine`` scores of features [n, D]; each [n]."""
+    """``cosine``, and ``mahalanobis`` / ``relative_mahalanobis`` where their precisions exist,
+    of features [n, D]; each [n]."""
     features = np.asarray(features, np.float64)
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     scores = {"cosine": 1.0 - (unit @ np.asarray(stats["prototypes"], np.float64).T).max(axis=1)}
@@ -147,6 +161,11 @@ def feature_scores(features: np.ndarray, stats: dict) -> Dict[str, np.ndarray]:
             centred = features - mean                                     # [n, D]
             distances.append(np.einsum("nd,de,ne->n", centred, precision, centred))
         scores["mahalanobis"] = np.min(np.stack(distances, axis=1), axis=1)
+        if stats.get("background_precision") is not None:
+            centred = features - np.asarray(stats["background_mean"], np.float64)
+            background = np.asarray(stats["background_precision"], np.float64)
+            scores["relative_mahalanobis"] = (scores["mahalanobis"]
+                                              - np.einsum("nd,de,ne->n", centred, background, centred))
     return scores
 
 
@@ -165,17 +184,26 @@ class OpenSetStatistics:
 
     means, prototypes: [K, D]; precision: [D, D] or None (no ``mahalanobis``);
     thresholds: score name -> threshold (unknown when score > threshold);
-    meta: JSON-able facts (format, model fingerprint, preprocessing, lists, counts).
+    meta: JSON-able facts (format, model fingerprint, preprocessing, lists, counts);
+    background_mean [D], background_precision [D, D]: the class-agnostic Gaussian of
+    ``relative_mahalanobis`` (None in files written before it existed).
     """
     means: np.ndarray
     prototypes: np.ndarray
     precision: Optional[np.ndarray]
     thresholds: Dict[str, float]
     meta: dict
+    background_mean: Optional[np.ndarray] = None
+    background_precision: Optional[np.ndarray] = None
 
     @property
     def score_names(self) -> list:
         return [name for name in SCORES if name in self.thresholds]
+
+    @property
+    def default_score(self) -> str:
+        """The first of ``PREFERRED_SCORES`` these statistics hold."""
+        return next(name for name in PREFERRED_SCORES + SCORES if name in self.thresholds)
 
     def require(self, names: Optional[Sequence[str]] = None) -> list:
         """``names`` (default: every available score), checked to be available."""
@@ -187,14 +215,16 @@ class OpenSetStatistics:
         if unavailable:
             raise ValueError(f"open-set scores {unavailable} are not in these statistics "
                              f"(available: {self.score_names}): a feature dimension above "
-                             f"{MAX_MAHALANOBIS_DIM} has no mahalanobis")
+                             f"{MAX_MAHALANOBIS_DIM} has no mahalanobis scores, and files fitted "
+                             f"before relative_mahalanobis existed lack it (refit: {FIT_COMMAND})")
         return names
 
     def scores(self, logits: np.ndarray, features: np.ndarray,
                names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         """Unknown scores (each [n]) of ``names`` (default: every available score)."""
         names = self.require(names)
-        arrays = {"means": self.means, "prototypes": self.prototypes, "precision": self.precision}
+        arrays = {"means": self.means, "prototypes": self.prototypes, "precision": self.precision,
+                  "background_mean": self.background_mean, "background_precision": self.background_precision}
         values = {**logit_scores(logits), **feature_scores(features, arrays)}
         return {name: values[name] for name in names}
 
@@ -204,8 +234,9 @@ class OpenSetStatistics:
         arrays = {"means": self.means.astype(np.float32), "prototypes": self.prototypes.astype(np.float32),
                   "score_names": np.array(names), "thresholds": np.array([self.thresholds[n] for n in names]),
                   "meta": np.array(json.dumps(self.meta, sort_keys=True))}
-        if self.precision is not None:
-            arrays["precision"] = self.precision.astype(np.float32)
+        for key in ("precision", "background_mean", "background_precision"):
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key).astype(np.float32)
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
@@ -225,7 +256,8 @@ def read_statistics(path: str) -> OpenSetStatistics:
         raise ValueError(f"cannot read open-set statistics {path!r}: {error}") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ValueError(f"{path!r} is not a version-{VERSION} {FORMAT} file")
-    return OpenSetStatistics(means, prototypes, arrays.get("precision"), thresholds, meta)
+    return OpenSetStatistics(means, prototypes, arrays.get("precision"), thresholds, meta,
+                             arrays.get("background_mean"), arrays.get("background_precision"))
 
 
 def _preprocessing(setup: EvalSetup) -> dict:
@@ -297,7 +329,8 @@ def fit_open_set(setup: EvalSetup, train_items: Sequence, val_items: Sequence, l
             "n_train": int(train["labels"].size), "n_val": int(val["labels"].size),
             "n_skipped": {"train": len(train["skipped"]), "val": len(val["skipped"])},
             "val_kept": {name: float(np.mean(values[name] <= t)) for name, t in thresholds.items()}}
-    return OpenSetStatistics(stats["means"], stats["prototypes"], stats["precision"], thresholds, meta)
+    return OpenSetStatistics(stats["means"], stats["prototypes"], stats["precision"], thresholds, meta,
+                             stats["background_mean"], stats["background_precision"])
 
 
 def fit_and_save(setup: EvalSetup, train_list: str, val_list: str, max_images: int = MAX_FIT_IMAGES,

@@ -29,7 +29,7 @@ from analysis.prediction import (CsvSink, format_record, iter_image_paths, predi
                                  resolve_open_set)
 from engine.open_set import SCORES  # noqa: E402
 
-DEFAULT_SCORE = "energy"   # the best measured score on the toy zoo (README, "Open-set attribution")
+DEFAULT_SCORE = "auto"     # the first of engine.open_set.PREFERRED_SCORES the statistics hold
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,8 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--open_set", default="auto", choices=("auto", "on", "off"),
                         help="answer 'unknown architecture' above the calibrated threshold: auto (when "
                              "MODEL.openset.npz exists, default), on (required), off (closed set)")
-    parser.add_argument("--open_set_score", default=DEFAULT_SCORE, choices=SCORES,
-                        help=f"unknown score (default {DEFAULT_SCORE})")
+    parser.add_argument("--open_set_score", default=DEFAULT_SCORE, choices=("auto",) + SCORES,
+                        help="unknown score (default auto: relative_mahalanobis where the statistics "
+                             "hold it, the best measured, else mahalanobis, else energy)")
     add_model_arguments(parser, pipeline=True)
     args = parser.parse_args(argv)
     args.inputs += [item for item in args.set if "=" not in item]   # `--set k=v IMAGE` keeps IMAGE
@@ -60,14 +61,14 @@ def main(argv=None) -> int:
     records, total, failed = [], 0, 0
     try:
         setup = load_setup(args, args.pipeline)
-        stats, note = resolve_open_set(setup, args.open_set, args.open_set_score)
+        stats, score, note = resolve_open_set(setup, args.open_set, args.open_set_score)
         if note:
             print(f"note: {note}", file=sys.stderr)
         with ExitStack() as stack:
             sink = CsvSink(stack.enter_context(open(args.csv, "w", encoding="utf-8", newline="")),
                            args.top_k) if args.csv else None
             for record in predict_paths(setup, iter_image_paths(args.inputs), args.batch_size,
-                                        args.top_k, args.threshold, stats=stats, score=args.open_set_score):
+                                        args.top_k, args.threshold, stats=stats, score=score):
                 if record["error"]:
                     failed += 1
                     print(f"error: cannot read image {record['path']}: {record['error']}", file=sys.stderr)
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
         if args.json:
             with open(args.json, "w", encoding="utf-8") as handle:
                 open_info = None if stats is None else {
-                    "score": args.open_set_score, "threshold": stats.thresholds[args.open_set_score],
+                    "score": score, "threshold": stats.thresholds[score],
                     "keep_rate": stats.meta["keep_rate"]}
                 json.dump({"model": args.model_path, "class_names": setup.class_names,
                            "threshold": args.threshold, "open_set": open_info, "predictions": records},

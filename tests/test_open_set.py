@@ -2,6 +2,7 @@
 AUROC / FPR95 / OSCR against hand-computed cases, and the cross-test and predict front ends."""
 import csv
 import json
+import re
 import math
 import os
 
@@ -58,6 +59,11 @@ def test_feature_scores_far_from_every_class_mean_score_high():
     precision = np.linalg.inv(covariance)
     direct = [min((f - m) @ precision @ (f - m) for m in stats["means"]) for f in far]
     assert scores["mahalanobis"][2:] == pytest.approx(direct, rel=1e-6)
+    # relative: minus the distance to one Gaussian of all training features (Ren et al. 2021)
+    background, _ = ledoit_wolf(features - features.mean(0), assume_centered=True)
+    centred = far - features.mean(0)
+    relative = np.array(direct) - np.einsum("nd,de,ne->n", centred, np.linalg.inv(background), centred)
+    assert scores["relative_mahalanobis"][2:] == pytest.approx(relative, rel=1e-5, abs=1e-4)
     # cosine: 1 - cos to the nearest prototype; a point along a prototype scores ~0
     assert scores["cosine"][:2] == pytest.approx([0, 0], abs=0.05)
     assert scores["cosine"][2] == pytest.approx(1.0, abs=0.1)        # orthogonal to both prototypes
@@ -70,7 +76,8 @@ def test_missing_class_and_large_dimension():
         open_set.fit_feature_statistics(features, labels, 3)
     wide = rng.normal(size=(10, open_set.MAX_MAHALANOBIS_DIM + 1))
     stats = open_set.fit_feature_statistics(wide, np.repeat([0, 1], 5), 2)
-    assert stats["precision"] is None and "mahalanobis" not in open_set.feature_scores(wide, stats)
+    assert stats["precision"] is None and stats["background_precision"] is None
+    assert not {"mahalanobis", "relative_mahalanobis"} & set(open_set.feature_scores(wide, stats))
 
 
 @pytest.mark.parametrize("method", ["dnadet", "attnet", "dct"])
@@ -102,16 +109,20 @@ def test_statistics_round_trip_without_pickle(tmp_path):
     features, labels = clusters(rng)
     fitted = open_set.fit_feature_statistics(features, labels, 2)
     stats = open_set.OpenSetStatistics(fitted["means"], fitted["prototypes"], fitted["precision"],
-                                       {"msp": 0.25, "energy": -3.5, "mahalanobis": 14.0, "cosine": 0.1},
-                                       {"format": open_set.FORMAT, "version": open_set.VERSION, "note": "ü"})
+                                       {"msp": 0.25, "energy": -3.5, "mahalanobis": 14.0,
+                                        "relative_mahalanobis": -2.0, "cosine": 0.1},
+                                       {"format": open_set.FORMAT, "version": open_set.VERSION, "note": "ü"},
+                                       fitted["background_mean"], fitted["background_precision"])
     path = str(tmp_path / "model.openset.npz")
     stats.save(path)
     with np.load(path, allow_pickle=False) as blob:          # plain arrays only
-        assert sorted(blob.files) == ["means", "meta", "precision", "prototypes", "score_names", "thresholds"]
+        assert sorted(blob.files) == ["background_mean", "background_precision", "means", "meta", "precision",
+                                      "prototypes", "score_names", "thresholds"]
         assert all(blob[key].dtype != object for key in blob.files)
     back = open_set.read_statistics(path)
     assert back.thresholds == stats.thresholds and back.meta == stats.meta
-    assert back.score_names == ["msp", "energy", "mahalanobis", "cosine"]
+    assert back.score_names == ["msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine"]
+    assert back.default_score == "relative_mahalanobis"
     logits = rng.normal(size=(5, 2))
     for name, values in stats.scores(logits, features[:5]).items():
         assert back.scores(logits, features[:5])[name] == pytest.approx(values, rel=1e-5), name
@@ -120,6 +131,7 @@ def test_statistics_round_trip_without_pickle(tmp_path):
     no_precision.save(path)
     back = open_set.read_statistics(path)
     assert back.precision is None and back.score_names == ["msp", "cosine"]
+    assert back.default_score == "msp"                     # nothing preferred held: first available
     with pytest.raises(ValueError, match=r"scores \['mahalanobis'\] are not in these statistics"):
         back.require(["mahalanobis"])
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
@@ -211,11 +223,12 @@ def test_cross_test_open_set_rows(lists, tmp_path, capsys):
     code = cross_test.main(args + ["--test_data_paths", lists["toy_test"], lists["toy_test_unseen_arch"]])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "| unseen-arch | mahalanobis |" in captured.out
+    assert re.search(r"\| unseen-arch +\| mahalanobis +\|", captured.out)
+    assert re.search(r"\| unseen-arch +\| relative_mahalanobis \|", captured.out)
     with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
         closed, unseen = json.load(handle)["results"]
     assert unseen["open_list"] and unseen["acc"] is None and sum(unseen["pred_counts"]) == 6
-    assert set(unseen["open_set"]) == {"msp", "energy", "mahalanobis", "cosine"}
+    assert set(unseen["open_set"]) == set(open_set.SCORES)
     # the numbers agree with the per-image scores written next to the lists
     scores = {name: read_open_csv(name) for name in (lists["toy_test"], lists["toy_test_unseen_arch"])}
     (known, correct), (values, _) = scores[lists["toy_test"]], scores[lists["toy_test_unseen_arch"]]
@@ -272,7 +285,7 @@ def test_predict_says_unknown_architecture(lists, tmp_path, capsys):
     path = open_set.statistics_path(model)
     stats = open_set.read_statistics(path)
     for cut, unknown in ((-1e9, True), (1e9, False)):      # every image above / below the threshold
-        stats.thresholds[predict.DEFAULT_SCORE] = cut
+        stats.thresholds["relative_mahalanobis"] = cut      # what --open_set_score auto picks
         stats.save(path)
         capsys.readouterr()
         csv_path, json_path = str(tmp_path / "p.csv"), str(tmp_path / "p.json")
@@ -282,14 +295,14 @@ def test_predict_says_unknown_architecture(lists, tmp_path, capsys):
         with open(json_path, encoding="utf-8") as handle:
             payload = json.load(handle)
         record = payload["predictions"][0]
-        assert payload["open_set"]["score"] == predict.DEFAULT_SCORE and record["unknown"] is unknown
+        assert payload["open_set"]["score"] == "relative_mahalanobis" and record["unknown"] is unknown
         with open(csv_path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
         assert rows[0][4:6] == ["unknown_score", "unknown"] and rows[1][5] == str(int(unknown))
         assert float(rows[1][4]) == pytest.approx(record["unknown_score"], rel=1e-5)
     assert predict.main(base + ["--open_set", "off"]) == 0
     assert "unknown architecture" not in capsys.readouterr().out
-    other = next(name for name in open_set.SCORES if name != predict.DEFAULT_SCORE)
+    other = "energy"
     assert predict.main(base + ["--open_set_score", other]) == 0
     assert f"when {other} >" in capsys.readouterr().err
     os.remove(path)

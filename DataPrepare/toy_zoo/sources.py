@@ -51,8 +51,8 @@ class Scale:
 SCALES = {
     "tiny": Scale(closed_images=40, cross_images=20, train_crops=48, steps=4, finetune_steps=2,
                   batch_size=8, width=8, disc_width=4, bn_batches=2),
-    "default": Scale(closed_images=1000, cross_images=300, train_crops=2000, steps=600,
-                     finetune_steps=200, batch_size=8, width=32, disc_width=32),
+    "default": Scale(closed_images=1000, cross_images=300, train_crops=2000, steps=400,
+                     finetune_steps=130, batch_size=8, width=32, disc_width=32),
 }
 
 
