@@ -10,6 +10,9 @@
 # Re-running resumes (or skips) finished runs. Budgets: PRE_SET and STAGE2_SET (defaults cut the
 # toy configs to 40 stage-1 and 45 stage-2 steps so the whole comparison fits ~30 min on 2 CPU
 # cores; set PRE_SET=" " STAGE2_SET=" " to train with the configs' own schedules).
+# METHODS picks a subset (names as in the table; default all seven), e.g. the pre-training
+# ablation at the demo's schedules, one seed:
+#   METHODS="DNA-Det no_pretrain" PRE_SET=" " STAGE2_SET=" " SEED=1 TAG=ablation_s1 sh script/run_compare.sh
 #   sh script/run_compare.sh
 #   ZOO=/tmp/toy_zoo_default DATA=toy_data_default sh script/run_compare.sh
 set -e
@@ -23,6 +26,15 @@ SEED=${SEED:-0}                     # training seed of every run
 TAG=${TAG:-compare}                 # run ids: run_${TAG}_*
 PRE_SET=${PRE_SET:-"max_epochs=2 iters_per_epoch=20"}       # extra --set, stage 1 (toy_pretrain)
 STAGE2_SET=${STAGE2_SET:-"max_epochs=3 iters_per_epoch=15 val_max_images=250"}  # every stage-2 run
+ALL_METHODS="DNA-Det no_pretrain no_contrastive no_pretrain_no_con ce_only attnet dct"
+METHODS=${METHODS:-$ALL_METHODS}
+for method in $METHODS; do
+    case " $ALL_METHODS " in
+        *" $method "*) ;;
+        *) echo "error: METHODS: unknown method '$method'; choose from: $ALL_METHODS" >&2; exit 2 ;;
+    esac
+done
+wanted() { case " $METHODS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 train() {  # train CONFIG RUN_ID TRAIN VAL SET [main.py options...]
     config=$1; run=$2; train_list=$3; val_list=$4; extra=$5; shift 5
@@ -32,7 +44,7 @@ train() {  # train CONFIG RUN_ID TRAIN VAL SET [main.py options...]
     fi
     python main.py --data_path "$DATA" --train_collection "$train_list" --val_collection "$val_list" \
         --config_name "$config" --run_id "$run" --device "$DEVICE" $resume "$@" \
-        --set seed="$SEED" $extra
+        --set seed="$SEED" $extra </dev/null   # stdin: not the caller's loop input
 }
 weights() {  # weights CONFIG RUN_ID -> the best stage-2 weights
     echo "$DATA/toy_train/models/toy_val/$1/run_$2/model.pth"
@@ -44,26 +56,35 @@ fi
 python DataPrepare/generate_.py --mode toy --data_root "$ZOO" --save_path "$DATA"
 python DataPrepare/generate_.py --mode pretrain --data_root "$ZOO" --save_path "$DATA"
 
-train toy_pretrain "$TAG" pretrain_train pretrain_val "$PRE_SET" --pretrain
 PRE="$DATA/pretrain_train/models/pretrain_val/toy_pretrain/run_$TAG/model.pth"
+if wanted DNA-Det || wanted no_contrastive; then
+    train toy_pretrain "$TAG" pretrain_train pretrain_val "$PRE_SET" --pretrain
+fi
 
-train toy "${TAG}_full" toy_train toy_val "$STAGE2_SET" --pretrain_model_path "$PRE"
-train toy "${TAG}_nopre" toy_train toy_val "$STAGE2_SET"
-train toy_no_contrastive "${TAG}_pre" toy_train toy_val "$STAGE2_SET" --pretrain_model_path "$PRE"
-train toy_no_contrastive "${TAG}_nopre" toy_train toy_val "$STAGE2_SET"
-train toy_ce_only "$TAG" toy_train toy_val "$STAGE2_SET"
-train toy_attnet "$TAG" toy_train toy_val "$STAGE2_SET"
-train toy_dct "$TAG" toy_train toy_val "$STAGE2_SET"
+# method name, config, run id, uses stage 1
+PLAN="DNA-Det toy ${TAG}_full yes
+no_pretrain toy ${TAG}_nopre no
+no_contrastive toy_no_contrastive ${TAG}_pre yes
+no_pretrain_no_con toy_no_contrastive ${TAG}_nopre no
+ce_only toy_ce_only $TAG no
+attnet toy_attnet $TAG no
+dct toy_dct $TAG no"
+MODELS=""
+while read -r method config run stage1; do
+    wanted "$method" || continue
+    if [ "$stage1" = yes ]; then
+        train "$config" "$run" toy_train toy_val "$STAGE2_SET" --pretrain_model_path "$PRE"
+    else
+        train "$config" "$run" toy_train toy_val "$STAGE2_SET"
+    fi
+    MODELS="$MODELS $method=$(weights "$config" "$run")"
+done <<EOF_PLAN
+$PLAN
+EOF_PLAN
 
 LISTS="$DATA/toy_test/annotations"
-python eval/cross_test.py --config_name toy --device "$DEVICE" --out_dir "$OUT" \
-    --methods DNA-Det="$(weights toy "${TAG}_full")" \
-              no_pretrain="$(weights toy "${TAG}_nopre")" \
-              no_contrastive="$(weights toy_no_contrastive "${TAG}_pre")" \
-              no_pretrain_no_con="$(weights toy_no_contrastive "${TAG}_nopre")" \
-              ce_only="$(weights toy_ce_only "$TAG")" \
-              attnet="$(weights toy_attnet "$TAG")" \
-              dct="$(weights toy_dct "$TAG")" \
+# shellcheck disable=SC2086
+python eval/cross_test.py --config_name toy --device "$DEVICE" --out_dir "$OUT" --methods $MODELS \
     --test_data_paths "$LISTS/toy_test.txt" "$LISTS/toy_test_cross_seed.txt" \
         "$LISTS/toy_test_cross_loss.txt" "$LISTS/toy_test_cross_finetune.txt" \
         "$LISTS/toy_test_cross_dataset.txt"
