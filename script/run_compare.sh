@@ -12,7 +12,9 @@
 # cores; set PRE_SET=" " STAGE2_SET=" " to train with the configs' own schedules).
 # METHODS picks a subset (names as in the table; default all seven), e.g. the pre-training
 # ablation at the demo's schedules, one seed:
-#   METHODS="DNA-Det no_pretrain" PRE_SET=" " STAGE2_SET=" " SEED=1 TAG=ablation_s1 sh script/run_compare.sh
+#   METHODS="DNA-Det no_pretrain" PRE_SET=" " STAGE2_SET=" " TAG=ablation sh script/run_compare.sh
+#   METHODS="DNA-Det no_pretrain" PRE_SET=" " STAGE2_SET=" " SEED=1 TAG=ablation_s1 \
+#       PRE_TAG=ablation PRE_SEED=0 sh script/run_compare.sh      # second stage-2 seed, same stage 1
 #   sh script/run_compare.sh
 #   ZOO=/tmp/toy_zoo_default DATA=toy_data_default sh script/run_compare.sh
 set -e
@@ -24,6 +26,8 @@ OUT=${OUT:-outputs/compare}
 DEVICE=${DEVICE:-auto}
 SEED=${SEED:-0}                     # training seed of every run
 TAG=${TAG:-compare}                 # run ids: run_${TAG}_*
+PRE_TAG=${PRE_TAG:-$TAG}            # stage-1 run id (run_$PRE_TAG): share one stage 1 between
+PRE_SEED=${PRE_SEED:-$SEED}         #   stage-2 seeds with PRE_TAG and PRE_SEED
 PRE_SET=${PRE_SET:-"max_epochs=2 iters_per_epoch=20"}       # extra --set, stage 1 (toy_pretrain)
 STAGE2_SET=${STAGE2_SET:-"max_epochs=3 iters_per_epoch=15 val_max_images=250"}  # every stage-2 run
 ALL_METHODS="DNA-Det no_pretrain no_contrastive no_pretrain_no_con ce_only attnet dct"
@@ -36,15 +40,15 @@ for method in $METHODS; do
 done
 wanted() { case " $METHODS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-train() {  # train CONFIG RUN_ID TRAIN VAL SET [main.py options...]
-    config=$1; run=$2; train_list=$3; val_list=$4; extra=$5; shift 5
+train() {  # train CONFIG RUN_ID TRAIN VAL SEED SET [main.py options...]
+    config=$1; run=$2; train_list=$3; val_list=$4; seed=$5; extra=$6; shift 6
     resume=""
     if [ -f "$DATA/$train_list/models/$val_list/$config/run_$run/checkpoint.pth" ]; then
         resume="--resume"
     fi
     python main.py --data_path "$DATA" --train_collection "$train_list" --val_collection "$val_list" \
         --config_name "$config" --run_id "$run" --device "$DEVICE" $resume "$@" \
-        --set seed="$SEED" $extra </dev/null   # stdin: not the caller's loop input
+        --set seed="$seed" $extra </dev/null   # stdin: not the caller's loop input
 }
 weights() {  # weights CONFIG RUN_ID -> the best stage-2 weights
     echo "$DATA/toy_train/models/toy_val/$1/run_$2/model.pth"
@@ -56,9 +60,9 @@ fi
 python DataPrepare/generate_.py --mode toy --data_root "$ZOO" --save_path "$DATA"
 python DataPrepare/generate_.py --mode pretrain --data_root "$ZOO" --save_path "$DATA"
 
-PRE="$DATA/pretrain_train/models/pretrain_val/toy_pretrain/run_$TAG/model.pth"
+PRE="$DATA/pretrain_train/models/pretrain_val/toy_pretrain/run_$PRE_TAG/model.pth"
 if wanted DNA-Det || wanted no_contrastive; then
-    train toy_pretrain "$TAG" pretrain_train pretrain_val "$PRE_SET" --pretrain
+    train toy_pretrain "$PRE_TAG" pretrain_train pretrain_val "$PRE_SEED" "$PRE_SET" --pretrain
 fi
 
 # method name, config, run id, uses stage 1
@@ -73,9 +77,9 @@ MODELS=""
 while read -r method config run stage1; do
     wanted "$method" || continue
     if [ "$stage1" = yes ]; then
-        train "$config" "$run" toy_train toy_val "$STAGE2_SET" --pretrain_model_path "$PRE"
+        train "$config" "$run" toy_train toy_val "$SEED" "$STAGE2_SET" --pretrain_model_path "$PRE"
     else
-        train "$config" "$run" toy_train toy_val "$STAGE2_SET"
+        train "$config" "$run" toy_train toy_val "$SEED" "$STAGE2_SET"
     fi
     MODELS="$MODELS $method=$(weights "$config" "$run")"
 done <<EOF_PLAN

@@ -172,7 +172,7 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_config_key(collections):
 
 def test_bn_recalibration_changes_only_the_statistics_and_is_logged(collections):
     fp32 = STAGE2 + ["amp=off"]
-    assert run_main(collections, run_id="plain", overrides=fp32) == 0
+    assert run_main(collections, run_id="plain", overrides=fp32 + ["bn_recalibrate_batches=0"]) == 0
     assert run_main(collections, run_id="precise", overrides=fp32 + ["bn_recalibrate_batches=2"]) == 0
     plain = torch.load(os.path.join(run_dir(collections, "plain"), "checkpoint.pth"), weights_only=True)
     precise = torch.load(os.path.join(run_dir(collections, "precise"), "checkpoint.pth"), weights_only=True)
