@@ -155,18 +155,19 @@ def feature_scores(features: np.ndarray, stats: dict) -> Dict[str, np.ndarray]:
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     scores = {"cosine": 1.0 - (unit @ np.asarray(stats["prototypes"], np.float64).T).max(axis=1)}
     if stats.get("precision") is not None:
-        precision = np.asarray(stats["precision"], np.float64)
-        distances = []
-        for mean in np.asarray(stats["means"], np.float64):
-            centred = features - mean                                     # [n, D]
-            distances.append(np.einsum("nd,de,ne->n", centred, precision, centred))
+        precision = np.asarray(stats["precision"], np.float64)           # converted once for K means
+        distances = [_squared_mahalanobis(features, mean, precision) for mean in stats["means"]]
         scores["mahalanobis"] = np.min(np.stack(distances, axis=1), axis=1)
         if stats.get("background_precision") is not None:
-            centred = features - np.asarray(stats["background_mean"], np.float64)
-            background = np.asarray(stats["background_precision"], np.float64)
-            scores["relative_mahalanobis"] = (scores["mahalanobis"]
-                                              - np.einsum("nd,de,ne->n", centred, background, centred))
+            scores["relative_mahalanobis"] = scores["mahalanobis"] - _squared_mahalanobis(
+                features, stats["background_mean"], stats["background_precision"])
     return scores
+
+
+def _squared_mahalanobis(features: np.ndarray, mean, precision) -> np.ndarray:
+    """(f - mean)^T precision (f - mean) of every row of ``features`` [n, D], in float64; [n]."""
+    centred = features - np.asarray(mean, np.float64)
+    return np.einsum("nd,de,ne->n", centred, np.asarray(precision, np.float64), centred)
 
 
 def calibrate_threshold(values: np.ndarray, keep: float = KEEP_RATE) -> float:

@@ -7,6 +7,7 @@ weighting, with Adam and a per-iteration StepLR. Each epoch ends with
 ``evaluate`` on the validation list, best-model selection by ``config.metric``,
 early stopping, periodic snapshots and an atomic resume checkpoint.
 """
+import itertools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -139,15 +140,9 @@ def recalibrate_on_training_batches(job: TrainJob, backbone, train_set, epoch: i
     wanted = config.bn_recalibrate_batches
     if wanted <= 0:
         return 0
-    loader = builders.train_loader(train_set, config, epoch, device)
-
-    def inputs():
-        for index, batch in enumerate(loader):
-            if index >= wanted:
-                return
-            yield batch_views(batch, config, device)[0]
+    batches = itertools.islice(builders.train_loader(train_set, config, epoch, device), wanted)
     with autocast(device, amp_dtype(config.amp, device)):
-        return recalibrate_batchnorm(backbone, inputs())
+        return recalibrate_batchnorm(backbone, (batch_views(batch, config, device)[0] for batch in batches))
 
 
 def _step_scalars(losses: dict, optimizer, model) -> dict:

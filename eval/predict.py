@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from analysis.prediction import (CsvSink, format_record, iter_image_paths, predict_paths,  # noqa: E402
                                  resolve_open_set)
-from engine.open_set import SCORES  # noqa: E402
+from engine.open_set import PREFERRED_SCORES, SCORES  # noqa: E402
 
 DEFAULT_SCORE = "auto"     # the first of engine.open_set.PREFERRED_SCORES the statistics hold
 
@@ -45,8 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="answer 'unknown architecture' above the calibrated threshold: auto (when "
                              "MODEL.openset.npz exists, default), on (required), off (closed set)")
     parser.add_argument("--open_set_score", default=DEFAULT_SCORE, choices=("auto",) + SCORES,
-                        help="unknown score (default auto: relative_mahalanobis where the statistics "
-                             "hold it, the best measured, else mahalanobis, else energy)")
+                        help=f"unknown score (default auto: the first of {', '.join(PREFERRED_SCORES)} "
+                             "that the statistics hold, best measured first)")
     add_model_arguments(parser, pipeline=True)
     args = parser.parse_args(argv)
     args.inputs += [item for item in args.set if "=" not in item]   # `--set k=v IMAGE` keeps IMAGE

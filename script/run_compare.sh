@@ -30,12 +30,20 @@ PRE_TAG=${PRE_TAG:-$TAG}            # stage-1 run id (run_$PRE_TAG): share one s
 PRE_SEED=${PRE_SEED:-$SEED}         #   stage-2 seeds with PRE_TAG and PRE_SEED
 PRE_SET=${PRE_SET:-"max_epochs=2 iters_per_epoch=20"}       # extra --set, stage 1 (toy_pretrain)
 STAGE2_SET=${STAGE2_SET:-"max_epochs=3 iters_per_epoch=15 val_max_images=250"}  # every stage-2 run
-ALL_METHODS="DNA-Det no_pretrain no_contrastive no_pretrain_no_con ce_only attnet dct"
+# the methods: name, config, run id, uses stage 1
+PLAN="DNA-Det toy ${TAG}_full yes
+no_pretrain toy ${TAG}_nopre no
+no_contrastive toy_no_contrastive ${TAG}_pre yes
+no_pretrain_no_con toy_no_contrastive ${TAG}_nopre no
+ce_only toy_ce_only $TAG no
+attnet toy_attnet $TAG no
+dct toy_dct $TAG no"
+ALL_METHODS=$(echo "$PLAN" | cut -d' ' -f1 | tr '\n' ' ')
 METHODS=${METHODS:-$ALL_METHODS}
 for method in $METHODS; do
     case " $ALL_METHODS " in
         *" $method "*) ;;
-        *) echo "error: METHODS: unknown method '$method'; choose from: $ALL_METHODS" >&2; exit 2 ;;
+        *) echo "error: METHODS: unknown method '$method'; choose from: ${ALL_METHODS% }" >&2; exit 2 ;;
     esac
 done
 wanted() { case " $METHODS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -61,18 +69,14 @@ python DataPrepare/generate_.py --mode toy --data_root "$ZOO" --save_path "$DATA
 python DataPrepare/generate_.py --mode pretrain --data_root "$ZOO" --save_path "$DATA"
 
 PRE="$DATA/pretrain_train/models/pretrain_val/toy_pretrain/run_$PRE_TAG/model.pth"
-if wanted DNA-Det || wanted no_contrastive; then
+NEED_STAGE1=no
+for method in $(echo "$PLAN" | awk '$4 == "yes" { print $1 }'); do
+    if wanted "$method"; then NEED_STAGE1=yes; fi
+done
+if [ "$NEED_STAGE1" = yes ]; then
     train toy_pretrain "$PRE_TAG" pretrain_train pretrain_val "$PRE_SEED" "$PRE_SET" --pretrain
 fi
 
-# method name, config, run id, uses stage 1
-PLAN="DNA-Det toy ${TAG}_full yes
-no_pretrain toy ${TAG}_nopre no
-no_contrastive toy_no_contrastive ${TAG}_pre yes
-no_pretrain_no_con toy_no_contrastive ${TAG}_nopre no
-ce_only toy_ce_only $TAG no
-attnet toy_attnet $TAG no
-dct toy_dct $TAG no"
 MODELS=""
 while read -r method config run stage1; do
     wanted "$method" || continue
