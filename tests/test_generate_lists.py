@@ -18,6 +18,7 @@ from data.annotations import read_annotations  # noqa: E402
 from splits import generate_lists  # noqa: E402
 from splits.collect import list_images, seeded_subset, split_by_fractions, stable_rng  # noqa: E402
 from splits.generate import closed_lists  # noqa: E402
+from splits.report import format_report  # noqa: E402
 from splits.plan import Plan, Source  # noqa: E402
 from splits.sources import SourceReader  # noqa: E402
 
@@ -280,17 +281,57 @@ def test_toy_lists(toy_root, tmp_path):
     assert all("/GANs/progan/A_seed0/" in p for p in progan)
 
 
-def test_pretrain_lists_are_path_only_real_images(toy_root, tmp_path):
-    generate_lists("pretrain", toy_root, str(tmp_path), echo=quiet)
-    lines = []
-    for split, n in (("train", 27), ("val", 3)):
-        path = tmp_path / f"pretrain_{split}" / "annotations" / f"pretrain_{split}.txt"
-        text = path.read_text().splitlines()
-        assert len(text) == n and not any("\t" in line for line in text)
-        assert len(read_annotations(str(path), with_labels=False)) == n
-        lines += text
-    assert len(set(lines)) == 30
-    assert {os.path.basename(os.path.dirname(p)) for p in lines} == {"A", "B", "C"}
+def _pretrain_paths(save):
+    paths = []
+    for split in ("train", "val"):
+        path = os.path.join(save, f"pretrain_{split}", "annotations", f"pretrain_{split}.txt")
+        text = open(path).read().splitlines()
+        assert text and not any("\t" in line for line in text)
+        assert len(read_annotations(path, with_labels=False)) == len(text)
+        paths += text
+    return paths
+
+
+def _held_out_paths(save, prefixes):
+    """Every path of every list under ``save`` but the train lists and stage 1's own."""
+    held = set()
+    for root, _, files in os.walk(save):
+        for name in files:
+            if name.endswith(".txt") and not name.endswith("_train.txt") and not name.startswith("pretrain"):
+                assert name.startswith(prefixes), name
+                held |= {p for p, _ in read_annotations(os.path.join(root, name), allow_unknown=True)}
+    return held
+
+
+def test_pretrain_lists_are_real_images_never_held_out_ones(toy_root, tmp_path):
+    report = generate_lists("pretrain", toy_root, str(tmp_path), echo=quiet)
+    paths = _pretrain_paths(str(tmp_path))
+    assert len(set(paths)) == len(paths)
+    # real/A: its 1 val + 1 test image are held out; real/B is the cross_dataset real class
+    assert len(paths) == 30 - 2 - 10 and report.held_out == 12
+    assert {os.path.basename(os.path.dirname(p)) for p in paths} == {"A", "C"}
+    generate_lists("toy", toy_root, str(tmp_path), echo=quiet)
+    held = _held_out_paths(str(tmp_path), ("toy_",))
+    assert len(held) > 12 and not held & set(paths)
+    train_real = {p for p, k in lists_of(str(tmp_path), "toy")["toy_train"] if k == 0}
+    assert train_real <= set(paths)          # stage-2 training images stay available
+
+
+def test_pretrain_on_the_authors_layout_leaves_out_every_test_image(tmp_path):
+    root = str(tmp_path / "data")
+    make_dirs(root, real_layout_dirs() + ["real/extra_photos"], n=20)
+    save = str(tmp_path / "lists")
+    report = generate_lists("pretrain", root, save, echo=quiet)
+    paths = set(_pretrain_paths(save))
+    for mode in ("celeba", "lsun"):
+        generate_lists(mode, root, save, echo=quiet)
+    held = _held_out_paths(save, ("celeba_", "lsun_"))
+    assert held and not held & paths
+    # each real folder (20 images, under the 2,000 cap) is the other experiment's
+    # cross_dataset real class, so all 40 are held out; only the extra folder is left
+    assert report.held_out == 40
+    assert {os.path.basename(os.path.dirname(p)) for p in paths} == {"extra_photos"} and len(paths) == 20
+    assert "left out of stage 1: 40 image(s)" in format_report(report)
 
 
 def test_fingerprint_arch_balanced_and_weight_classes(toy_root, tmp_path):

@@ -11,7 +11,8 @@ twice gives byte-identical files.
 import functools
 import os
 from collections import defaultdict
-from typing import Callable, Dict, List, Optional, Tuple
+import warnings
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from data.annotations import write_annotations
 
@@ -50,10 +51,12 @@ def _check_arguments(mode: str, data_root: str, seed: int,
             raise ValueError(f"--{name} must be a positive integer, got {cap!r}")
 
 
-def closed_lists(plan: Plan, reader: SourceReader) -> Dict[str, List[Item]]:
-    """``{split name: [(path, label), ...]}``: stratified per-class split of the closed set."""
+def closed_lists(plan: Plan, reader: SourceReader,
+                 exclude: FrozenSet[str] = frozenset()) -> Dict[str, List[Item]]:
+    """``{split name: [(path, label), ...]}``: stratified per-class split of the closed set,
+    leaving out the paths in ``exclude`` before splitting."""
     by_label: Dict[int, List[str]] = defaultdict(list)
-    per_source = [(s.rel_dir, reader.read(s)) for s in plan.closed]
+    per_source = [(s.rel_dir, [p for p in reader.read(s) if p not in exclude]) for s in plan.closed]
     for source, (_, paths) in zip(plan.closed, per_source):
         by_label[source.label] += paths
     _raise_on_overlap(plan.prefix, find_duplicates(per_source))
@@ -100,6 +103,42 @@ def unseen_list(plan: Plan, reader: SourceReader, closed: Dict[str, List[Item]])
     return items
 
 
+# the modes whose validation, test, cross and unseen lists stage 1 must never see
+STAGE2_MODES = ("toy", "celeba", "lsun", "in_the_wild")
+
+
+def held_out_images(data_root: str, seed: int) -> FrozenSet[str]:
+    """Every image that a stage-2 mode would put in a validation, test, cross-test or
+    unseen list when run on ``data_root`` with ``seed`` and its default caps.
+
+    Stage 1 (``pretrain``) leaves these out: on the toy zoo they are real/A's validation and
+    test images and real/B (cross_dataset); on the authors' layout the real CelebA/LSUN
+    images of the closed test splits and of the other dataset's cross_dataset list, and the
+    in-the-wild real test folders. Modes whose layout is absent contribute nothing.
+    """
+    held: set = set()
+    for mode in STAGE2_MODES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # absent directories of other layouts
+            try:
+                plans = MODES[mode](data_root, None, None)
+            except ValueError:                        # not this mode's layout at all
+                continue
+            reader = SourceReader(mode, data_root, seed, allow_missing=True)
+            sources = [s for plan in plans for s in plan.all_sources()]
+            reader.check_exist(sources)
+            if all(s.rel_dir in reader.missing for s in sources):
+                continue
+            for plan in plans:
+                closed = closed_lists(plan, reader)
+                lists = [items for name, items in closed.items() if name != "train"]
+                lists += list(cross_lists(plan, reader, closed).values())
+                if plan.unseen:
+                    lists.append(unseen_list(plan, reader, closed))
+                held.update(path for items in lists for path, _ in items)
+    return frozenset(held)
+
+
 def _raise_on_overlap(prefix: str, clashes: List[Tuple[str, str, str]]) -> None:
     if clashes:
         path, first, second = clashes[0]
@@ -142,8 +181,9 @@ def generate_lists(mode: str, data_root: str, save_path: str, seed: int = 0,
     reader = SourceReader(mode, data_root, seed, allow_missing)
     reader.check_exist([s for plan in plans for s in plan.all_sources()])
     report = GenerationReport(mode=mode, seed=seed, save_path=save_path)
+    exclude = held_out_images(data_root, seed) if mode == "pretrain" else frozenset()
     for plan in plans:
-        closed = closed_lists(plan, reader)
+        closed = closed_lists(plan, reader, exclude)
         for name, items in closed.items():
             _write(split_list_path(save_path, plan.prefix, name), items, plan, report)
         for kind, items in cross_lists(plan, reader, closed).items():
@@ -151,5 +191,8 @@ def generate_lists(mode: str, data_root: str, save_path: str, seed: int = 0,
         if plan.unseen:
             _write(unseen_list_path(save_path, plan.prefix), unseen_list(plan, reader, closed), plan, report)
     report.missing = list(reader.missing)
+    if exclude:
+        pool = {path for plan in plans for s in plan.all_sources() for path in reader.read(s)}
+        report.held_out = len(pool & exclude)
     echo(format_report(report))
     return report

@@ -14,6 +14,8 @@ class GenerationReport:
     path_only: the lists without labels (their -1 is not a column of the table).
     missing: source directories skipped under ``--allow_missing``.
     not_written: list files skipped because none of their sources had an image.
+    held_out: images left out of the stage-1 lists because a validation, test or cross
+        list of the same data root uses them.
     """
     mode: str
     seed: int
@@ -22,6 +24,7 @@ class GenerationReport:
     missing: List[str] = field(default_factory=list)
     not_written: List[str] = field(default_factory=list)
     path_only: List[str] = field(default_factory=list)
+    held_out: int = 0
 
     def add(self, path: str, items: Sequence[Tuple[str, int]], path_only: bool = False) -> None:
         self.counts[path] = dict(sorted(Counter(label for _, label in items).items()))
@@ -45,6 +48,9 @@ def format_report(report: GenerationReport) -> str:
         cells = "".join(f"{counts.get(label, '-'):>8}" for label in labels)
         lines.append(f"{_list_name(path):<{width}}{cells}{sum(counts.values()):>9}")
     lines.append(f"{len(report.counts)} list(s) written under {os.path.abspath(report.save_path)}")
+    if report.held_out:
+        lines.append(f"left out of stage 1: {report.held_out} image(s) that validation, test, cross or "
+                     f"unseen lists of this data root use")
     for path in report.not_written:
         lines.append(f"not written (no source image): {path}")
     if report.missing:

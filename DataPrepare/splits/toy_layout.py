@@ -5,7 +5,8 @@ Toy zoo layout under the data root (64x64 PNGs): ``real/{A,B,C}``,
 ``GANs/dcgan/A_seed{1,2}``, ``GANs/progan/A_seed0_hinge``, ``GANs/subpixel/A_seed0_lsgan``,
 ``GANs/<arch>/ft_C``, ``GANs/<arch>/B_seed0`` and the unseen families
 ``GANs/{stylegan2,resizeblur}/A_seed0``. ``real/C`` is fine-tuning data only and appears in
-no toy list (it does appear in the pre-training lists); ``train_crops/`` (the generators'
+no toy list (it does appear in the pre-training lists, which hold no image of a toy
+validation, test or cross list); ``train_crops/`` (the generators'
 training crops) is in no list at all.
 
 | list            | sources                                                    |
@@ -56,8 +57,10 @@ def toy_plans(data_root: str, max_per_class: Optional[int],
 def pretrain_plans(data_root: str, max_per_class: Optional[int],
                    max_per_cross_dir: Optional[int]) -> List[Plan]:
     """Stage-1 lists (path only), 90/10: every image under ``real/`` when it exists,
-    else every image under the data root. Stage 1 learns transformation traces from
-    real images (SPEC section 5); for the toy zoo this is real/A, real/B and real/C, and the
+    else every image under the data root, less the images that a validation, test, cross or
+    unseen list of this data root uses (``generate.held_out_images``). Stage 1 learns
+    transformation traces from real images (SPEC section 5); for the toy zoo this is real/A's
+    stage-2 training images and real/C (real/B is the cross_dataset real class), and the
     train list also holds every whole photo under photos/ (stage 1 crops them at random).
     ``max_per_class`` caps the total; ``max_per_cross_dir`` is unused."""
     root = "real" if os.path.isdir(os.path.join(data_root, "real")) else "."
