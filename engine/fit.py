@@ -166,10 +166,14 @@ def _train(job, config, run, dist) -> dict:
         loader = builders.train_loader(train_set, config, epoch, job.device, dist)
         losses, state["global_step"] = train_one_epoch(job, model, loader, optimizer, scheduler,
                                                        scaler, epoch, run, dist, state["global_step"])
+        # every rank recalibrates on the same batches (no collective), so all hold the same
+        # BatchNorm statistics and none waits in a SyncBatchNorm for rank 0's validation
+        recalibrated = recalibrate_on_training_batches(job, DistContext.unwrap(model).backbone,
+                                                       train_set, epoch)
         failed = False
         if dist.is_main:
             try:
-                _end_epoch(job, model, (train_set, val_load), image_size, losses, epoch, state, run,
+                _end_epoch(job, model, (recalibrated, val_load), image_size, losses, epoch, state, run,
                            info, (optimizer, scheduler, scaler), started)
             except BaseException:
                 failed = True          # tell the waiting ranks before raising, so none hangs
@@ -213,17 +217,15 @@ def _epoch_record(epoch: int, losses: dict, lr: float, metrics: dict, state: dic
 
 def _end_epoch(job, model, data, image_size, losses, epoch, state, run, info, optimisation,
                started) -> None:
-    """Recalibrate BatchNorm (if set), validate, keep the best weights, snapshot, log, and
-    write the resume checkpoint.
+    """Validate, keep the best weights, snapshot, log, and write the resume checkpoint (rank 0).
 
-    ``data``: (training dataset, validation loader); ``optimisation``: (optimizer, scheduler,
-    GradScaler), all saved in the checkpoint.
+    ``data``: (BatchNorm recalibration batches used this epoch, validation loader);
+    ``optimisation``: (optimizer, scheduler, GradScaler), all saved in the checkpoint.
     """
     config = job.config
     optimizer, scheduler, scaler = optimisation
-    train_set, val_load = data
+    recalibrated, val_load = data
     backbone = DistContext.unwrap(model).backbone
-    recalibrated = recalibrate_on_training_batches(job, backbone, train_set, epoch)
     metrics = _validate(job, backbone, val_load, image_size, epoch)
     value = selection_value(metrics, config.metric)
     state["epoch"] = epoch

@@ -134,7 +134,8 @@ def train_one_epoch(job: TrainJob, model, loader, optimizer, scheduler, scaler, 
 def recalibrate_on_training_batches(job: TrainJob, backbone, train_set, epoch: int) -> int:
     """Precise BatchNorm before validation: recompute the running statistics of ``backbone``
     over the first ``bn_recalibrate_batches`` batches of epoch ``epoch``'s training order
-    (single process, full batches; deterministic, so a resumed run gets the same statistics).
+    (the single-process order and full global batches on every rank, without collectives, so
+    all ranks get the same statistics; deterministic, so a resumed run gets them too).
     Returns the number of batches used (0 when the setting is 0)."""
     config, device = job.config, job.device
     wanted = config.bn_recalibrate_batches

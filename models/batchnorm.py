@@ -6,10 +6,47 @@ them, and eval mode then normalises with statistics of an older network. Recompu
 statistics under the current weights, as a plain average over a number of training batches,
 removes that lag. Used by the trainer before each validation (``bn_recalibrate_batches``),
 by the toy zoo's generators and by the fingerprint study.
+
+Under DistributedDataParallel on CUDA the layers are SyncBatchNorm, whose train-mode forward
+is a collective; the recalibration swaps them for local layers that share their parameters
+and buffers, so each process can recalibrate on its own (every rank on the same batches gets
+the same statistics) without waiting for the others.
 """
+import contextlib
 from typing import Iterable
 
 import torch
+
+
+class _LocalBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """A BatchNorm of any input rank with no cross-process synchronisation."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input, got {input.dim()}-D")
+
+
+@contextlib.contextmanager
+def _without_sync(model: torch.nn.Module):
+    """Replace every SyncBatchNorm of ``model`` by a ``_LocalBatchNorm`` holding the very same
+    parameter and buffer tensors (so updates land in the original layer); restore on exit."""
+    swapped = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.SyncBatchNorm):
+                local = _LocalBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
+                                        child.track_running_stats)
+                for key in ("weight", "bias"):
+                    setattr(local, key, getattr(child, key))
+                for key in ("running_mean", "running_var", "num_batches_tracked"):
+                    setattr(local, key, getattr(child, key))
+                setattr(parent, name, local)
+                swapped.append((parent, name, child))
+    try:
+        yield
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
 
 
 @torch.no_grad()
@@ -21,8 +58,14 @@ def recalibrate_batchnorm(model: torch.nn.Module, batches: Iterable) -> int:
         batches: inputs (typically training batches) to average the statistics over.
     Returns the number of batches used. The model's momenta and train/eval mode are restored;
     a model without BatchNorm is left untouched. An empty ``batches`` is an error (the
-    statistics would be reset to the identity).
+    statistics would be reset to the identity). SyncBatchNorm layers are recalibrated locally
+    (no collective), see the module docstring.
     """
+    with _without_sync(model):
+        return _recalibrate(model, batches)
+
+
+def _recalibrate(model: torch.nn.Module, batches: Iterable) -> int:
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return 0

@@ -30,7 +30,7 @@ from engine import builders  # noqa: E402
 from engine.device import amp_dtype  # noqa: E402
 from engine.distributed import DistContext  # noqa: E402
 from engine.trainer import training_step  # noqa: E402
-from models import SupConLoss  # noqa: E402
+from models import SupConLoss, recalibrate_batchnorm  # noqa: E402
 
 GRAD_OVERRIDES = ["width=4", "class_num=3", "batch_size=4", "crop_size=16", "resize_size=16",
                   "multi_size=16", "crop_num=2", "num_workers=0", "amp=off"]   # fp32: compared to 1e-4
@@ -110,12 +110,39 @@ def _worker(out_dir: str) -> int:
     torch.save(result, os.path.join(out_dir, f"rank{dist.rank}.pt"))
     with open(os.path.join(out_dir, "main_argv.json"), encoding="utf-8") as handle:
         argv = json.load(handle)
+    _check_sync_batchnorm_recalibrates_locally(config)
     import engine.fit
     import main
+    recalibrate = engine.fit.recalibrate_on_training_batches
+
+    def recalibrate_and_record(job, backbone, train_set, epoch):
+        used = recalibrate(job, backbone, train_set, epoch)
+        stats = {name: value.clone() for name, value in backbone.state_dict().items() if "running" in name}
+        torch.save({"used": used, "stats": stats}, os.path.join(out_dir, f"bn_rank{dist.rank}_epoch{epoch}.pt"))
+        return used
+    engine.fit.recalibrate_on_training_batches = recalibrate_and_record
     # a constant validation score: early stopping fires after epoch 2 (early_stop_bar=1), on
     # rank 0's count only, so the other rank must follow it or hang in the next epoch's all-reduce
     engine.fit.selection_value = lambda metrics, metric: 0.5
     return main.main(argv)               # reuses the process group and closes it at the end
+
+
+def _check_sync_batchnorm_recalibrates_locally(config) -> None:
+    """In a live 2-process group a SyncBatchNorm in train mode is a collective, which on CPU
+    raises at once; the recalibration must swap it for a local layer and get exactly the
+    statistics of the plain BatchNorm model."""
+    torch.manual_seed(0)
+    plain = builders.TrainModel(config).backbone
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(builders.TrainModel(config).backbone)
+    synced.load_state_dict(plain.state_dict())
+    with pytest.raises(ValueError, match="GPU"):        # what an unguarded forward does here
+        synced.train()(torch.rand(4, 3, 16, 16))
+    batches = [torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(k)) for k in range(3)]
+    assert recalibrate_batchnorm(plain, batches) == recalibrate_batchnorm(synced, batches) == 3
+    assert all(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()
+               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+    for (name, a), (_, b) in zip(plain.state_dict().items(), synced.state_dict().items()):
+        assert torch.equal(a, b), name
 
 
 def _fault_worker(kind: str, argv_file: str) -> int:
@@ -177,7 +204,7 @@ def ddp_run(tmp_path_factory):
     root = make_collections(str(tmp_path_factory.mktemp("ddp_data")), class_num=3, per_class=4)
     argv = ["--data_path", root, "--train_collection", "toy_train", "--val_collection", "toy_val",
             "--config_name", "toy", "--device", "cpu", "--run_id", "ddp", "--set", *TINY_OVERRIDES, "class_num=3",
-            "max_epochs=4", "early_stop_bar=1"]
+            "max_epochs=4", "early_stop_bar=1", "bn_recalibrate_batches=2"]
     with open(out_dir / "main_argv.json", "w", encoding="utf-8") as handle:
         json.dump(argv, handle)
     result = _torchrun([os.path.abspath(__file__), "--worker", str(out_dir)], timeout=240)
@@ -224,6 +251,22 @@ def test_torchrun_main_trains_and_only_rank0_writes(ddp_run):
         log = handle.read()
     assert log.count("training main stage") == 1 and log.count("epoch 2:") == 1
     assert ddp_run["stderr"].count("training main stage") == 1   # rank 1 logs nothing
+
+
+def test_every_rank_recalibrates_batchnorm_to_the_same_statistics(ddp_run):
+    """bn_recalibrate_batches > 0 under torchrun: both ranks finish (the run above returned 0),
+    each recalibrated after every epoch, and they hold identical running statistics."""
+    for epoch in (1, 2):
+        ranks = [torch.load(ddp_run["out_dir"] / f"bn_rank{r}_epoch{epoch}.pt", weights_only=True)
+                 for r in range(2)]
+        assert ranks[0]["used"] == ranks[1]["used"] == 2
+        assert ranks[0]["stats"] and ranks[0]["stats"].keys() == ranks[1]["stats"].keys()
+        for name, value in ranks[0]["stats"].items():
+            assert torch.equal(value, ranks[1]["stats"][name]), name
+    run_dir = os.path.join(ddp_run["root"], "toy_train", "models", "toy_val", "toy", "run_ddp")
+    saved = torch.load(os.path.join(run_dir, "model.pth"), weights_only=True)   # best epoch: 1
+    first = torch.load(ddp_run["out_dir"] / "bn_rank0_epoch1.pt", weights_only=True)["stats"]
+    assert all(torch.equal(saved[name], value) for name, value in first.items())
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
