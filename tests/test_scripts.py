@@ -1,4 +1,4 @@
-"""Shell recipes: script/run_compare.sh's method selection."""
+"""Shell recipes: script/run_compare.sh's method selection, script/install.sh's handling of an installed torch."""
 import os
 import pathlib
 import subprocess
@@ -33,3 +33,51 @@ def test_run_compare_trains_and_tables_only_the_chosen_methods(tiny_zoo, tmp_pat
     assert not (data / "pretrain_train" / "models").exists()          # no method needed stage 1
     runs = sorted(p.name for p in (data / "toy_train" / "models" / "toy_val").iterdir())
     assert runs == ["toy", "toy_ce_only"]
+
+
+def _install_with_fake_torch(tmp_path, torch_version):
+    """script/install.sh with ``torch_version`` installed (None: none) and pip replaced by a
+    recorder: returns (result, [requirement lines pip was asked for])."""
+    site = tmp_path / "site"
+    site.mkdir()
+    if torch_version:
+        info = site / f"torch-{torch_version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: torch\nVersion: {torch_version}\n")
+    log = tmp_path / "pip.log"
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/bin/sh
+if [ "$1" = -m ]; then   # pip: record what it was asked to install, install nothing
+    while [ $# -gt 0 ]; do
+        if [ "$1" = -r ]; then cat "$2" >>"{log}"; shift; else echo "arg $1" >>"{log}"; fi
+        shift
+    done
+    exit 0
+fi
+PYTHONPATH="{site}" exec "{os.sys.executable}" -S "$@"   # -S: only the fake site
+""")
+    fake.chmod(0o755)
+    result = subprocess.run(["sh", "script/install.sh"], cwd=ROOT, env={**os.environ, "PYTHON": str(fake)},
+                            capture_output=True, text=True, timeout=60)
+    asked = log.read_text().splitlines() if log.exists() else []
+    return result, [line for line in asked if line and not line.startswith(("#", "arg "))]
+
+
+def test_install_keeps_a_supported_torch_build_as_it_is(tmp_path):
+    result, asked = _install_with_fake_torch(tmp_path, "2.5.1+cu121")
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("numpy") for line in asked)
+    assert not any(line.startswith("torch") for line in asked), asked
+
+
+def test_install_refuses_to_replace_a_torch_outside_the_range(tmp_path):
+    result, asked = _install_with_fake_torch(tmp_path, "2.15.0")
+    assert result.returncode == 1 and asked == []
+    assert "installed torch 2.15.0 is outside the supported range 2.4 to 2.14.1" in result.stderr
+    assert "does not replace it" in result.stderr
+
+
+def test_install_on_a_fresh_python_installs_the_supported_range(tmp_path):
+    result, asked = _install_with_fake_torch(tmp_path, None)
+    assert result.returncode == 0, result.stderr
+    assert "torch>=2.4,<=2.14.1" in asked and any(line.startswith("numpy") for line in asked)
