@@ -105,8 +105,9 @@ class DistContext:
 
     def all_finite(self, value: torch.Tensor) -> bool:
         """Whether ``value`` is finite on every rank (one tiny all-reduce), so that a NaN seen
-        by one rank stops all of them at the same step."""
-        finite = torch.isfinite(value.detach()).all()
+        by one rank stops all of them at the same step. A bool ``value`` is a flag already
+        (True: finite)."""
+        finite = value.all() if value.dtype == torch.bool else torch.isfinite(value.detach()).all()
         if not self.launched:
             return bool(finite)
         flag = finite.to(torch.int32).reshape(1)

@@ -253,7 +253,7 @@ def _end_epoch(job, model, data, image_size, losses, epoch, state, run, info, op
             f"f1 {metrics['f1']:.4f}{extra} (best {config.metric} {state['best_metric']:.4f} @ "
             f"{state['best_epoch']}) {record['seconds']:.1f}s")
     save_checkpoint(run.file("checkpoint.pth"), model=DistContext.unwrap(model).state_dict(),
-                    backbone=backbone.state_dict(), optimizer=optimizer.state_dict(),
+                    optimizer=optimizer.state_dict(),
                     scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
                     config=config_to_dict(config), config_name=job.config_name,
                     class_names=info["class_names"], **state)

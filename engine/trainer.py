@@ -98,37 +98,55 @@ def training_step(model, loss_weights, batch, config: Config, device, amp, supco
 
 def train_one_epoch(job: TrainJob, model, loader, optimizer, scheduler, scaler, epoch: int,
                     run: RunDirectory, dist: DistContext, global_step: int):
-    """One pass over ``loader``; returns (mean losses, global step after the epoch)."""
+    """One pass over ``loader``; returns (mean losses, global step after the epoch).
+
+    The losses are summed on the device and read (one host synchronisation, and on every
+    rank one all-reduce of the finite flag) every ``log_interval`` steps and at the end of
+    the epoch, not at every step. A non-finite loss therefore stops training at the next
+    such check, before anything is saved: the weights in memory are dropped, the last
+    checkpoint and model.pth are those of the last good epoch.
+    """
     config, device = job.config, job.device
     amp, supcon = amp_dtype(config.amp, device), SupConLoss(config.temperature, config.temperature)
     model.train()
     loss_weights = dist.unwrap(model).loss_weights
-    totals, count = {}, 0
+    totals, count, finite = {}, 0, torch.ones((), dtype=torch.bool, device=device)
+    checked_step = global_step
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not dist.is_main, leave=False, dynamic_ncols=True)
     for batch in bar:
         losses = training_step(model, loss_weights, batch, config, device, amp, supcon, dist)
-        if not dist.all_finite(losses["loss"]):
-            raise NonFiniteLossError(
-                f"non-finite loss ({losses['loss'].item()} here; every rank stops) at epoch {epoch}, "
-                f"step {global_step}; "
-                f"the last good checkpoint {run.file('checkpoint.pth')} was kept. Lower "
-                f"learning_rate or use amp=off/bf16, then resume with --resume")
+        finite &= torch.isfinite(losses["loss"].detach())
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["loss"]).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
         global_step += 1
-        for name, value in losses.items():
-            totals[name] = totals.get(name, 0.0) + value.item()
+        for name, value in losses.items():   # float64 sums: the same as adding Python floats
+            totals[name] = totals.get(name, 0.0) + value.detach().double()
         count += 1
-        bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
-        if dist.is_main and global_step % config.log_interval == 0:
-            run.scalars(global_step, _step_scalars(losses, optimizer, dist.unwrap(model)))
+        if global_step % config.log_interval == 0:
+            _check_finite(finite, dist, epoch, checked_step, global_step, run)
+            checked_step = global_step
+            bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
+            if dist.is_main:
+                run.scalars(global_step, _step_scalars(losses, optimizer, dist.unwrap(model)))
     if count == 0:
         raise ValueError(f"epoch {epoch} had no full batch: {len(loader.dataset)} items < "
                          f"batch_size {config.batch_size}; lower batch_size")
-    return {name: total / count for name, total in totals.items()}, global_step
+    _check_finite(finite, dist, epoch, checked_step, global_step, run)
+    return {name: total.item() / count for name, total in totals.items()}, global_step
+
+
+def _check_finite(finite: torch.Tensor, dist: DistContext, epoch: int, first: int, last: int,
+                  run: RunDirectory) -> None:
+    """Raise ``NonFiniteLossError`` on every rank when any rank saw a non-finite loss in
+    steps ``first + 1 .. last``."""
+    if not dist.all_finite(finite):
+        raise NonFiniteLossError(
+            f"non-finite loss at epoch {epoch}, between steps {first + 1} and {last} (every rank "
+            f"stops); the last good checkpoint {run.file('checkpoint.pth')} and model.pth were kept. "
+            f"Lower learning_rate or use amp=off/bf16, then resume with --resume")
 
 
 def recalibrate_on_training_batches(job: TrainJob, backbone, train_set, epoch: int) -> int:

@@ -40,6 +40,17 @@ def build_model(method: str, class_num: int, width: int = 64, dropout: float = 0
     return baselines.build_baseline(method, class_num, width=width)
 
 
+def checkpoint_backbone(blob: dict) -> dict:
+    """The classifier's state_dict inside a resume checkpoint's training-model weights
+    (``net.backbone.*`` with a projection head, else ``net.*``); checkpoints written before
+    the weights were stored once also hold it as ``backbone``."""
+    if "backbone" in blob:
+        return dict(blob["backbone"])
+    model = blob["model"]
+    prefix = "net.backbone." if any(key.startswith("net.backbone.") for key in model) else "net."
+    return {key[len(prefix):]: value for key, value in model.items() if key.startswith(prefix)}
+
+
 def read_state_dict(path: str) -> Tuple[dict, dict]:
     """Return (classifier state_dict, info) from a released model.pth or a checkpoint.
 
@@ -53,7 +64,7 @@ def read_state_dict(path: str) -> Tuple[dict, dict]:
     except Exception as error:  # pickle errors, truncated files, code-carrying pickles
         raise ValueError(f"cannot load {path!r} as weights (weights_only=True): {error}") from None
     if isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT:
-        state = dict(blob["backbone"])
+        state = checkpoint_backbone(blob)
         config = blob.get("config", {})
         info = {"method": config.get("method", "dnadet"), "class_names": blob.get("class_names"),
                 "width": config.get("width"), "source": "checkpoint",

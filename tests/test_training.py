@@ -11,6 +11,7 @@ import main
 from conftest import TINY_OVERRIDES
 from data.annotations import read_annotations, write_annotations
 from models import SimpleCNN, load_model
+from models.loading import checkpoint_backbone
 
 STAGE2 = TINY_OVERRIDES + ["class_num=3"]
 
@@ -174,13 +175,17 @@ def test_bn_recalibration_changes_only_the_statistics_and_is_logged(collections)
     fp32 = STAGE2 + ["amp=off"]
     assert run_main(collections, run_id="plain", overrides=fp32 + ["bn_recalibrate_batches=0"]) == 0
     assert run_main(collections, run_id="precise", overrides=fp32 + ["bn_recalibrate_batches=2"]) == 0
-    plain = torch.load(os.path.join(run_dir(collections, "plain"), "checkpoint.pth"), weights_only=True)
-    precise = torch.load(os.path.join(run_dir(collections, "precise"), "checkpoint.pth"), weights_only=True)
-    stats = [key for key in plain["backbone"] if key.endswith(("running_mean", "running_var"))]
+    blobs = [torch.load(os.path.join(run_dir(collections, run_id), "checkpoint.pth"), weights_only=True)
+             for run_id in ("plain", "precise")]
+    assert not any("backbone" in blob for blob in blobs)          # the weights are stored once
+    plain, precise = (checkpoint_backbone(blob) for blob in blobs)
+    stats = [key for key in plain if key.endswith(("running_mean", "running_var"))]
     assert stats
-    for key, value in plain["backbone"].items():   # training itself is untouched by recalibration
+    for key, value in plain.items():   # training itself is untouched by recalibration
         if key not in stats and not key.endswith("num_batches_tracked"):
-            assert torch.equal(value, precise["backbone"][key]), key
-    assert any(not torch.equal(plain["backbone"][key], precise["backbone"][key]) for key in stats)
+            assert torch.equal(value, precise[key]), key
+    assert any(not torch.equal(plain[key], precise[key]) for key in stats)
+    best = torch.load(os.path.join(run_dir(collections, "precise"), "model.pth"), weights_only=True)
+    assert best.keys() == precise.keys()          # the released key format, read back from the checkpoint
     lines = [json.loads(line) for line in open(os.path.join(run_dir(collections, "precise"), "metrics.jsonl"))]
     assert [line.get("bn_recalibrated_batches") for line in lines] == [2, 2]
