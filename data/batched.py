@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 import torch.nn.functional as F
 from data.datasets import BalancedMultiCropDataset, collate_squares
+from data.preprocess import to_ship
 
 
 def _resize_float_like_pil(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -170,7 +171,7 @@ class CachedBalancedMultiCropDataset(BalancedMultiCropDataset):
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             for start in range(0, len(keys), 256):                           # bounded memory in flight
                 chunk = keys[start:start + 256]
-                arrays = pool.map(lambda key: BalancedMultiCropDataset._load(self, *key), chunk)
+                arrays = pool.map(lambda key: self._cacheable(BalancedMultiCropDataset._load(self, *key)), chunk)
                 for (label, index), array in zip(chunk, arrays):
                     if self.cached_bytes + array.nbytes > limit_bytes:
                         complete = False
@@ -183,6 +184,14 @@ class CachedBalancedMultiCropDataset(BalancedMultiCropDataset):
         count = sum(item is not None for group in self.cache for item in group)
         return {"images": count, "bytes": self.cached_bytes, "complete": complete,
                 "seconds": time.perf_counter() - started}
+
+    def _cacheable(self, array):
+        """What the cache keeps of a decoded square: with a second resize and no augmentation,
+        the square after its first (PIL) resize, the very array ``to_ship`` would make of it, so
+        a 1024-px in-the-wild image takes 128 x 128 x 3 bytes instead of 1024 x 1024 x 3."""
+        if self.pipeline == "batched" and self.second_resize_size and self.augment is None:
+            return to_ship(array, self.resize_size, self.second_resize_size)
+        return array
 
     def _load(self, label: int, index: int):
         array = self.cache[label][index]

@@ -43,6 +43,13 @@ class _CropGeometry:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def locate(self, key) -> int:
+        """An item key is an index, or (epoch, index) from an epoch-aware sampler: persistent
+        DataLoader workers hold their own copy of the dataset, so the epoch travels with the key."""
+        if isinstance(key, tuple):
+            self.epoch, key = key
+        return key
+
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, self.epoch, index))
 
@@ -152,7 +159,8 @@ class BalancedMultiCropDataset(_CropGeometry, Dataset):
                 warnings.warn(f"skipping unreadable training image: {error}")
         raise ValueError(f"no readable image left in class {label} ({len(group)} files)")
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index):
+        index = self.locate(index)
         rng = self.rng(index)
         views, offsets = [], []
         for label, group in enumerate(self.groups):
@@ -227,7 +235,8 @@ class TransformDataset(_CropGeometry, Dataset):
                 warnings.warn(f"skipping unreadable pre-training image: {error}")
         raise ValueError(f"none of the {len(self.paths)} pre-training images is readable")
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index):
+        index = self.locate(index)
         rng = self.rng(index)
         label = int(rng.integers(len(self.transforms)))
         views, offsets = [], []

@@ -72,19 +72,31 @@ def preload_images(dataset, config: Config) -> str:
 
 
 def prepare_model_for_device(model: torch.nn.Module, config: Config, device: torch.device,
-                             compile_on_cpu: bool = False) -> str:
-    """channels_last parameters and, with ``compile``, an in-place ``torch.compile`` of ``model.net``.
+                             compile_on_cpu: bool = False, compile_now: bool = True) -> str:
+    """channels_last parameters, cuDNN autotuning on CUDA and, with ``compile``, an in-place
+    ``torch.compile`` of ``model.net`` (see ``compile_network``).
 
     channels_last (NHWC) applies on every device: on CUDA for the tensor cores, on CPU
     because oneDNN's convolutions are faster in it (measured: 8-16% a training step, fp32
-    and bf16; README "Precision, memory format and compile"). ``compile`` applies on CUDA
-    only (a note for the log otherwise) unless ``compile_on_cpu``: the tests use it to run
-    that path on CPU.
-    ``nn.Module.compile`` keeps parameter names, so checkpoints are unchanged.
+    and bf16; docs/performance.md). On CUDA ``cudnn.benchmark`` is switched on: the
+    training crops have one fixed size, so each convolution's fastest algorithm is chosen
+    once. ``compile_now=False`` leaves compiling to the caller, which must call
+    ``compile_network`` after wrapping the model for DDP (SyncBatchNorm conversion replaces
+    modules; compiling first would compile the wrong graph and recompile).
     Returns a note for the log, or ''.
     """
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return compile_network(model, config, device, compile_on_cpu) if compile_now else ""
+
+
+def compile_network(model: torch.nn.Module, config: Config, device: torch.device,
+                    compile_on_cpu: bool = False) -> str:
+    """With ``compile``: ``torch.compile`` ``model.net`` in place (CUDA only, a note for the log
+    otherwise, unless ``compile_on_cpu``: the tests use it to run that path on CPU).
+    ``nn.Module.compile`` keeps parameter names, so checkpoints are unchanged."""
     if not config.compile:
         return ""
     if device.type != "cuda" and not compile_on_cpu:
@@ -106,27 +118,37 @@ def build_val_dataset(config: Config, items: list, stage: str, transforms=None):
                              pipeline=config.data_pipeline)
 
 
-def train_loader(dataset, config: Config, epoch: int, device: torch.device, dist=None) -> DataLoader:
+def train_loader(dataset, config: Config, epoch: int, device: torch.device, dist=None,
+                 persistent: bool = False) -> DataLoader:
     """Shuffled loader whose order depends only on (seed, epoch): resumable and reproducible.
 
     Under torchrun each rank loads its slice of every global batch (see ``ShardedShuffleSampler``).
     With the batched pipeline on CPU the loader (its workers) also resizes, crops and
     normalises each batch (``CropCollate``); on CUDA that happens on the GPU in the step.
+    ``persistent``: the workers are started once and kept; move the loader to another
+    epoch with ``set_loader_epoch`` (the sampler hands the epoch to the workers with each key).
     """
-    dataset.set_epoch(epoch)
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the "
                          f"{world} processes (it is the global batch)")
-    sampler = ShardedShuffleSampler(len(dataset), config.batch_size, rank, world,
-                                    seed=config.seed * 100_003 + epoch)
+    sampler = ShardedShuffleSampler(len(dataset), config.batch_size, rank, world, seed=config.seed)
     collate = collate_squares             # the fast path's squares may differ in side
     if config.data_pipeline == "batched" and device.type == "cpu":
         crops = crop_settings(config)     # CPU training: batched views made by the loader
         collate = CropCollate(final_size(config.resize_size, config.second_resize_size), crops["multi_size"])
-    return DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler,
-                      num_workers=config.num_workers, drop_last=True, collate_fn=collate,
-                      pin_memory=device.type == "cuda", persistent_workers=False)
+    loader = DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler,
+                        num_workers=config.num_workers, drop_last=True, collate_fn=collate,
+                        pin_memory=device.type == "cuda",
+                        persistent_workers=persistent and config.num_workers > 0)
+    set_loader_epoch(loader, epoch)
+    return loader
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Point a ``train_loader`` at ``epoch``: its shuffle and every item's random draws."""
+    loader.dataset.set_epoch(epoch)
+    loader.sampler.set_epoch(epoch)
 
 
 class ShardedShuffleSampler(torch.utils.data.Sampler):
@@ -134,21 +156,34 @@ class ShardedShuffleSampler(torch.utils.data.Sampler):
 
     With one process this is a plain seeded shuffle (incomplete last batch dropped);
     with W processes the rank-ordered concatenation of the local batches equals the
-    single-process batch, so DDP sees exactly the same global batches.
+    single-process batch, so DDP sees exactly the same global batches. The permutation
+    of epoch e is seeded with ``seed * 100_003 + e``; keys are (epoch, index) pairs
+    (see ``_CropGeometry.locate``).
     """
 
     def __init__(self, length: int, global_batch: int, rank: int, world: int, seed: int):
         self.length, self.global_batch, self.rank, self.world, self.seed = length, global_batch, rank, world, seed
         self.local = global_batch // world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return (self.length // self.global_batch) * self.local
 
-    def __iter__(self):
-        order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.seed)).tolist()
+    def indices(self) -> list:
+        """This rank's dataset indices of the current epoch, in order."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.length, generator=generator).tolist()
+        picked = []
         for start in range(0, len(self) // self.local * self.global_batch, self.global_batch):
             first = start + self.rank * self.local
-            yield from order[first:first + self.local]
+            picked += order[first:first + self.local]
+        return picked
+
+    def __iter__(self):
+        return iter([(self.epoch, index) for index in self.indices()])
 
 
 def read_list(path: str, config: Config, stage: str) -> list:

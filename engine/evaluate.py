@@ -85,8 +85,10 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, c
     return metrics
 
 
-def eval_loader(dataset, batch_size: int, num_workers: int, device: Optional[torch.device] = None) -> DataLoader:
-    """In-order loader for evaluation (pinned memory on CUDA)."""
+def eval_loader(dataset, batch_size: int, num_workers: int, device: Optional[torch.device] = None,
+                persistent: bool = False) -> DataLoader:
+    """In-order loader for evaluation (pinned memory on CUDA); ``persistent``: workers started
+    once and kept for every pass (training's validation after each epoch)."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       pin_memory=device is not None and device.type == "cuda",
-                      persistent_workers=False, collate_fn=collate_squares)
+                      persistent_workers=persistent and num_workers > 0, collate_fn=collate_squares)

@@ -139,16 +139,17 @@ def _train(job, config, run, dist) -> dict:
     val_set = builders.build_val_dataset(config, val_items, job.stage, transforms)
     cache_note = builders.preload_images(train_set, config)
     model = builders.TrainModel(config).to(job.device)
-    device_note = builders.prepare_model_for_device(model, config, job.device)
+    builders.prepare_model_for_device(model, config, job.device, compile_now=False)
     precision = resolve_amp(config.amp, job.device)       # logged and recorded in config.json
-    for note in (cache_note, device_note, precision.describe()):
-        if note:
-            run.log(note)
     optimizer, scheduler = builders.build_optimizer(model, config)
     scaler = torch.amp.GradScaler(job.device.type,
                                   enabled=amp_dtype(config.amp, job.device) == torch.float16)
     state = _start_state(job, model, optimizer, scheduler, scaler, run)
     model = dist.wrap(model, job.device)
+    compile_note = builders.compile_network(DistContext.unwrap(model), config, job.device)
+    for note in (cache_note, compile_note, precision.describe()):
+        if note:
+            run.log(note)
     run.write_json("config.json", {"config_name": job.config_name, "stage": job.stage,
                                    "class_names": class_names, **config_to_dict(config),
                                    "amp_resolved": precision.name, "amp_reason": precision.reason})
@@ -156,14 +157,17 @@ def _train(job, config, run, dist) -> dict:
         run.log(f"training {job.stage} stage on {job.device}: {len(train_items)} train images, "
                 f"{len(val_items)} val images, {len(train_set)} items/epoch, run dir {run.path}")
     info = _weights_info(job, class_names)
-    val_load = eval_loader(val_set, config.val_batch_size, config.num_workers, job.device)
+    val_load = eval_loader(val_set, config.val_batch_size, config.num_workers, job.device, persistent=True)
     image_size = final_size(config.resize_size, config.second_resize_size)
+    loader = None
     for epoch in range(state["epoch"] + 1, config.max_epochs + 1):
         if state["stale_epochs"] >= config.early_stop_bar:
             break
         started = time.time()
         torch.manual_seed(config.seed * 100_003 + epoch)   # dropout: same whether resumed or not
-        loader = builders.train_loader(train_set, config, epoch, job.device, dist)
+        if loader is None:                       # workers started once, kept across epochs
+            loader = builders.train_loader(train_set, config, epoch, job.device, dist, persistent=True)
+        builders.set_loader_epoch(loader, epoch)
         losses, state["global_step"] = train_one_epoch(job, model, loader, optimizer, scheduler,
                                                        scaler, epoch, run, dist, state["global_step"])
         # every rank recalibrates on the same batches (no collective), so all hold the same

@@ -138,6 +138,20 @@ def test_cached_items_equal_uncached_items(groups):
             assert all(torch.equal(a, b) for a, b in zip(dataset[index], expected))
 
 
+def test_cache_keeps_squares_after_the_first_resize_when_a_second_follows(groups):
+    """in_the_wild-like geometry (24 -> 12 -> 40): the cache holds the 12-px first resize, a
+    quarter of the bytes, and the items are bit-identical to the uncached dataset's."""
+    geometry = {**GEOMETRY, "resize_size": 12, "second_resize_size": 40}
+    parent = BalancedMultiCropDataset(groups, pipeline="batched", **geometry)
+    cached = CachedBalancedMultiCropDataset(groups, pipeline="batched", **geometry)
+    stats = cached.preload(1 << 30)
+    assert stats["complete"] and stats["bytes"] == 12 * 12 * 3 * 12
+    for index in range(8):
+        assert all(torch.equal(a, b) for a, b in zip(cached[index], parent[index]))
+    augmented = CachedBalancedMultiCropDataset(groups, pipeline="batched", augment=lambda a, rng: a, **geometry)
+    assert augmented.preload(1 << 30)["bytes"] == 24 * 24 * 3 * 12   # augmentation sees the source
+
+
 def test_cache_is_read_only_and_skips_unreadable_files(groups, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
@@ -167,11 +181,36 @@ def test_cpu_loader_collate_equals_device_path(groups):
     builders.preload_images(dataset, config)
     loader = builders.train_loader(dataset, config, epoch=1, device=torch.device("cpu"))
     assert isinstance(loader.collate_fn, CropCollate)
-    items = [dataset[i] for i in list(loader.sampler)[:4]]
+    items = [dataset[i] for i in loader.sampler.indices()[:4]]
     views, labels = batch_views(loader.collate_fn(items), config, torch.device("cpu"))
     device_views, device_labels = batch_views(default_collate(items), config, torch.device("cpu"))
     assert views.shape == (4 * 3 * 5, 3, 16, 16) and views.is_contiguous()
     assert torch.equal(views, device_views) and torch.equal(labels, device_labels)
+
+
+def test_persistent_workers_follow_the_epoch_like_fresh_loaders(groups):
+    """Training keeps one loader with persistent workers across epochs: each epoch's batches
+    must equal those of a fresh single-process loader of that epoch (order and random draws)."""
+    config = load_config("toy", ["crop_size=24", "resize_size=56", "multi_size=16", "crop_num=2",
+                                 "class_num=3", "batch_size=2", "num_workers=2", "iters_per_epoch=2"])
+    items = [(p, k) for k, g in enumerate(groups) for p in g]
+    persistent = builders.train_loader(builders.build_train_dataset(config, items, "main"), config, epoch=1,
+                                       device=torch.device("cpu"), persistent=True)
+    assert persistent.persistent_workers
+    fresh_config = load_config("toy", ["crop_size=24", "resize_size=56", "multi_size=16", "crop_num=2",
+                                       "class_num=3", "batch_size=2", "num_workers=0", "iters_per_epoch=2"])
+    epochs = []
+    for epoch in (1, 2, 3):
+        builders.set_loader_epoch(persistent, epoch)
+        got = list(persistent)
+        fresh = builders.train_loader(builders.build_train_dataset(fresh_config, items, "main"), fresh_config,
+                                      epoch=epoch, device=torch.device("cpu"))
+        expected = list(fresh)
+        assert len(got) == len(expected) == 2
+        for a, b in zip(got, expected):
+            assert all(torch.equal(x, y) for x, y in zip(a, b))
+        epochs.append(got[0][0])
+    assert not torch.equal(epochs[0], epochs[1])        # the epochs do differ
 
 
 def _benchmark_entry():

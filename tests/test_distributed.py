@@ -213,8 +213,8 @@ def ddp_run(tmp_path_factory):
 
 
 def test_sharded_sampler_ranks_concatenate_to_the_single_process_batches():
-    single = list(builders.ShardedShuffleSampler(22, 4, 0, 1, seed=3))
-    ranks = [list(builders.ShardedShuffleSampler(22, 4, r, 2, seed=3)) for r in range(2)]
+    single = builders.ShardedShuffleSampler(22, 4, 0, 1, seed=3).indices()
+    ranks = [builders.ShardedShuffleSampler(22, 4, r, 2, seed=3).indices() for r in range(2)]
     assert len(single) == 20 and all(len(r) == 10 for r in ranks)
     for step in range(5):
         merged = ranks[0][2 * step:2 * step + 2] + ranks[1][2 * step:2 * step + 2]
