@@ -156,12 +156,16 @@ def measure_training(config: Config, dataset, device: torch.device, settings: Be
     """Real training steps fed by ``dataset``: seconds per step and the data share of a step.
 
     wait = blocked on the loader; prep = turning the batch into views on the device.
+    The timed steps start only after the batches the workers prefetched (2 each) are used
+    up, so a loader slower than the model shows as waiting instead of hiding in the buffer.
     """
     model, optimizer, amp, scaler = _train_setup(config, device)
     supcon = SupConLoss(config.temperature, config.temperature)
-    batches = iter(builders.train_loader(dataset, config, epoch=1, device=device))
+    loader = builders.train_loader(dataset, config, epoch=1, device=device)
+    batches = iter(loader)
+    warmup = settings.warmup + config.num_workers * (loader.prefetch_factor or 0)
     totals = {"wait": 0.0, "prep": 0.0, "model": 0.0}
-    for step in range(settings.warmup + settings.steps):
+    for step in range(warmup + settings.steps):
         started = time.perf_counter()
         batch = next(batches)
         loaded = time.perf_counter()
@@ -170,7 +174,7 @@ def measure_training(config: Config, dataset, device: torch.device, settings: Be
         prepared = time.perf_counter()
         _model_step(model, optimizer, scaler, x, labels, device, amp, supcon)
         _sync(device)
-        if step >= settings.warmup:
+        if step >= warmup:
             totals["wait"] += loaded - started
             totals["prep"] += prepared - loaded
             totals["model"] += time.perf_counter() - prepared
@@ -233,7 +237,7 @@ def run_benchmark(config: Config, items: list, device: torch.device, settings: B
     "precision": [{"fp32": dict, "bf16": dict}], "notes": [str]}, one dict per round (see
     ``measure_data``, ``measure_training``, ``measure_model``, ``measure_precision``).
     """
-    length = settings.warmup + max(settings.data_batches, settings.steps)
+    length = settings.warmup + max(settings.data_batches, settings.steps) + config.num_workers * 2   # + prefetched
     datasets, notes = {}, []
     for path in PATHS:
         dataset, path_config, preload = build_path_dataset(config, items, path, length)
@@ -330,6 +334,12 @@ def format_table(results: dict, config: Config, config_name: str, device: torch.
         lines.append(f"{'model only (preloaded batch)':<34}{_spread([m['crops_s'] for m in model]):>22}{'-':>20}"
                      f"{_spread([m['step_s'] for m in model], digits=3):>24}{'-':>18}{'-':>16}")
     lines += format_precision(results["precision"], device)
+    trained = [(c["step_s"], r["step_s"]) for c, r in zip(results["paths"]["cached"]["train"],
+                                                       results["paths"]["released"]["train"])]
+    if trained:
+        lines += ["", "training steps/s, cached / released, per round: "
+                  + ", ".join(f"{released / cached:.2f}" for cached, released in trained),
+                  f"training speedup: {statistics.median(released / cached for cached, released in trained):.2f}"]
     ratios = speedups(results)
     if ratios:
         lines += ["", "data path, cached / released, per round: crops/s "
