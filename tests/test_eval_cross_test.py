@@ -12,6 +12,7 @@ from PIL import Image
 
 import main as train_main
 from conftest import TINY_OVERRIDES, make_class_images, make_collections, load_script, random_model
+from models.loading import checkpoint_backbone
 from data.annotations import read_annotations, write_annotations
 from analysis.cross_test import pred_dir, row_names, row_name
 from engine.inference import build_loader, load_eval_setup, score
@@ -201,7 +202,7 @@ def test_reuse_never_scores_a_relabelled_list(trained, tmp_path, capsys):
 
 def test_released_state_dict_equals_own_checkpoint(trained, tmp_path, capsys):
     checkpoint = torch.load(os.path.join(trained["run"], "checkpoint.pth"), weights_only=True)
-    plain = {k: v.clone() for k, v in checkpoint["backbone"].items()}
+    plain = {k: v.clone() for k, v in checkpoint_backbone(checkpoint).items()}
     expected = {f"main.{i}.main.0.{p}" for i in range(8) for p in ("weight", "bias")} | \
                {f"main.{i}.main.1.{p}" for i in range(8)
                 for p in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")} | \
