@@ -4,8 +4,9 @@ Inputs are files and folders (searched recursively for ``data.image_io.IMAGE_EXT
 Images stream through the evaluation preprocessing and model in chunks, so a large
 folder never sits in memory; each image gives one record:
 ``{"path", "pred", "prob", "low_confidence", "unknown_score", "unknown", "top": [{"class", "prob"}],
-"probs": {name: p}, "error"}`` where ``error`` is None, or the reason the file could not be
-read (then the other fields are None). ``pred`` is always the top known class; with open-set
+"probs": {name: p}, "error", "note"}`` where ``error`` is None, or the reason the file could not be
+read (then the other fields are None), and ``note`` is '' or says why the preprocessing shows
+the model this image unlike its training images (``data.preprocess.scale_note``). ``pred`` is always the top known class; with open-set
 statistics (``engine.open_set``), ``unknown`` says whether ``unknown_score`` exceeds the
 calibrated threshold, i.e. whether the answer is "unknown architecture" (top guess ``pred``);
 without them both are None.
@@ -16,8 +17,10 @@ import os
 from typing import IO, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+from PIL import Image
 
 from data.image_io import IMAGE_EXTENSIONS
+from data.preprocess import scale_note
 from engine import open_set
 from engine.inference import EvalSetup, run_items, unreadable_reason
 
@@ -86,7 +89,7 @@ def make_record(path: str, probs: np.ndarray, class_names: Sequence[str], top_k:
 
 def failed_record(path: str, reason: str) -> dict:
     return {"path": path, "pred": None, "prob": None, "low_confidence": None, "unknown_score": None,
-            "unknown": None, "top": [], "probs": None, "error": reason}
+            "unknown": None, "top": [], "probs": None, "error": reason, "note": ""}
 
 
 def predict_paths(setup: EvalSetup, paths: Iterable[str], batch_size: int = 32, top_k: int = 3,
@@ -113,25 +116,35 @@ def predict_paths(setup: EvalSetup, paths: Iterable[str], batch_size: int = 32, 
         for index, path in enumerate(chunk):
             if index in found:
                 probs, value = found[index]
-                yield make_record(path, probs, setup.class_names, top_k, threshold, value, cut)
+                record = make_record(path, probs, setup.class_names, top_k, threshold, value, cut)
+                record["note"] = _scale_note(path, setup.config)
+                yield record
             else:
                 yield failed_record(path, unreadable_reason(path))
+
+
+def _scale_note(path: str, config) -> str:
+    """``scale_note`` of the image's header size (the image was just decoded, so it opens)."""
+    with Image.open(path) as image:
+        width, height = image.size
+    return scale_note(width, height, config.crop_size, config.resize_size)
 
 
 def format_record(record: dict) -> str:
     """``path: progan 93.1% | dcgan 4.2% | real 1.9%`` (+ ``  [low confidence]``), or
     ``path: unknown architecture (top guess: progan, p=0.93)`` when the unknown score crosses
     its threshold."""
+    note = f"  [note: {record['note']}]" if record.get("note") else ""
     if record["unknown"]:
         return (f"{record['path']}: unknown architecture (top guess: {record['pred']}, "
-                f"p={record['prob']:.2f})")
+                f"p={record['prob']:.2f}){note}")
     ranked = " | ".join(f"{entry['class']} {100 * entry['prob']:.1f}%" for entry in record["top"])
     flag = "  [low confidence]" if record["low_confidence"] else ""
-    return f"{record['path']}: {ranked}{flag}"
+    return f"{record['path']}: {ranked}{flag}{note}"
 
 
 class CsvSink:
-    """Streams records to CSV: path,pred,prob,low_confidence,unknown_score,unknown,top1,prob1,...,error."""
+    """Streams records to CSV: path,pred,prob,low_confidence,unknown_score,unknown,top1,prob1,...,error,note."""
 
     def __init__(self, handle: IO, top_k: int):
         self.writer = csv.writer(handle, lineterminator="\n")
@@ -140,7 +153,7 @@ class CsvSink:
         for k in range(1, top_k + 1):
             tops += [f"top{k}", f"prob{k}"]
         self.writer.writerow(["path", "pred", "prob", "low_confidence", "unknown_score", "unknown"] +
-                             tops + ["error"])
+                             tops + ["error", "note"])
 
     def write(self, record: dict) -> None:
         tops: list = []
@@ -152,4 +165,4 @@ class CsvSink:
         value = "" if record["unknown_score"] is None else f"{record['unknown_score']:.6g}"
         unknown = "" if record["unknown"] is None else int(record["unknown"])
         self.writer.writerow([record["path"], record["pred"] or "", prob, flag, value, unknown] + tops +
-                             [record["error"] or ""])
+                             [record["error"] or "", record.get("note", "")])

@@ -74,3 +74,26 @@ def to_ship(array: np.ndarray, resize_size: int, second_resize_size: int) -> np.
     if second_resize_size and array.shape[:2] != (resize_size, resize_size):
         return np.array(Image.fromarray(array).resize((resize_size, resize_size), Image.BICUBIC), dtype=np.uint8)
     return np.array(array, dtype=np.uint8)
+
+
+def scale_note(width: int, height: int, crop_size: int, resize_size: int, limit: float = 2.0) -> str:
+    """Why the model may not see an image as it saw its training images, or ''.
+
+    Training images are ``crop_size``-px squares, resized by ``resize_size / crop_size``. An
+    image is resized by ``resize_size / side`` instead, where ``side`` is its side (square) or
+    the centre crop's; when that differs from the training factor by more than ``limit``
+    times, the resize itself changes the traces the model reads (the robustness curves show
+    resizing erases them). A non-square image is cut to its centre ``crop_size`` square; when
+    that keeps less than ``1 / limit`` of its area the note says so.
+    """
+    side = width if width == height else min(crop_size, width, height)
+    notes = []
+    relative = crop_size / side          # this image's resize factor / the training images'
+    if relative > limit or relative < 1 / limit:
+        notes.append(f"resized by {resize_size / side:.2g}x where training images were resized by "
+                     f"{resize_size / crop_size:.2g}x ({width}x{height} px; the model was trained on "
+                     f"{crop_size}-px images)")
+    if width != height and side * side < width * height / limit:
+        notes.append(f"only the centre {side}x{side} px ({100 * side * side / (width * height):.0f}% of "
+                     f"the {width}x{height} image) is looked at")
+    return "; ".join(notes)

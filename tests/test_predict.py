@@ -89,11 +89,11 @@ def test_folder_with_good_and_bad_files(model_path, tmp_path, capsys):
     with open(csv_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["path", "pred", "prob", "low_confidence", "unknown_score", "unknown", "top1", "prob1",
-                       "top2", "prob2", "error"]
+                       "top2", "prob2", "error", "note"]
     assert all(row[4:6] == ["", ""] for row in rows[1:])        # no model.openset.npz: closed set only
     assert all(record["unknown"] is None for record in records)
     assert "note: no open-set statistics" in captured.err
-    assert len(rows) == 1 + len(records) and sum(1 for row in rows[1:] if row[-1]) == 3
+    assert len(rows) == 1 + len(records) and sum(1 for row in rows[1:] if row[-2]) == 3   # error column
 
 
 def test_probabilities_match_direct_computation(model_path, tmp_path, capsys):
@@ -140,3 +140,30 @@ def test_missing_file_and_threshold(model_path, tmp_path, capsys):
     assert code == 1
     assert f"error: cannot read image {missing}: file not found" in captured.err
     assert captured.out.rstrip().endswith("[low confidence]")
+
+
+def test_scale_note_flags_images_the_model_would_see_rescaled():
+    from data.preprocess import scale_note
+    assert scale_note(128, 128, 128, 512) == ""                       # the training geometry
+    assert scale_note(200, 200, 128, 512) == ""                       # within 2x of it
+    shrunk = scale_note(1024, 1024, 128, 512)
+    assert "resized by 0.5x where training images were resized by 4x" in shrunk and "1024x1024" in shrunk
+    assert "resized by 16x" in scale_note(32, 32, 128, 512)           # a thumbnail, blown up
+    photo = scale_note(4000, 3000, 128, 512)                          # the 128-px centre crop only
+    assert "resized" not in photo and "only the centre 128x128 px (0% of the 4000x3000 image)" in photo
+
+
+def test_predict_notes_a_large_image(model_path, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / "native.png")
+    Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(folder / "large.png")
+    csv_path = str(tmp_path / "p.csv")
+    assert predict.main(["--model_path", model_path, "--device", "cpu", "--csv", csv_path, str(folder)]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "[note: resized by 0.25x where training images were resized by 1x" in lines[str(folder / "large.png")]
+    assert "[note:" not in lines[str(folder / "native.png")]
+    rows = {row["path"]: row for row in csv.DictReader(open(csv_path, encoding="utf-8"))}
+    assert rows[str(folder / "large.png")]["note"].startswith("resized by 0.25x")
+    assert rows[str(folder / "native.png")]["note"] == ""
