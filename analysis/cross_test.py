@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from data.atomic import atomic_file
 from analysis.open_set_report import OpenSetPlan, add_open_set_metrics, make_plan
 from data.annotations import UNKNOWN_LABEL, read_annotations
 from engine import open_set
@@ -80,9 +81,8 @@ def _meta(setup: EvalSetup, items: Sequence, plan: Optional[OpenSetPlan] = None)
 
 
 def _write_text(path: str, lines: Sequence[str]) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8", newline="\n") as handle:
+    with atomic_file(path, newline="\n") as handle:
         handle.writelines(lines)
-    os.replace(path + ".tmp", path)
 
 
 def write_pred_files(folder: str, items: Sequence, outputs: dict, skipped: Sequence,
@@ -92,13 +92,11 @@ def write_pred_files(folder: str, items: Sequence, outputs: dict, skipped: Seque
     paths = [items[i][0] for i in outputs["indices"]]
     _write_text(os.path.join(folder, "result.txt"),
                 [f"{path}\t{int(pred)}\n" for path, pred in zip(paths, outputs["preds"])])
-    tmp = os.path.join(folder, "scores.csv.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+    with atomic_file(os.path.join(folder, "scores.csv"), newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["path", "label", "pred"] + [f"prob_{k}" for k in range(class_num)])
         for path, label, pred, probs in zip(paths, outputs["labels"], outputs["preds"], outputs["probs"]):
             writer.writerow([path, int(label), int(pred)] + [f"{p:.6f}" for p in probs])
-    os.replace(tmp, os.path.join(folder, "scores.csv"))
     _write_unknown_scores(os.path.join(folder, "open_set.csv"), paths, outputs)
     skipped_file = os.path.join(folder, "skipped.txt")
     if skipped:
@@ -115,13 +113,12 @@ def _write_unknown_scores(path: str, paths: Sequence[str], outputs: dict) -> Non
             os.remove(path)
         return
     names = list(outputs["unknown"])
-    with open(path + ".tmp", "w", encoding="utf-8", newline="") as handle:
+    with atomic_file(path, newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["path", "label", "pred"] + names)
         for i, image in enumerate(paths):
             writer.writerow([image, int(outputs["labels"][i]), int(outputs["preds"][i])] +
                             [f"{outputs['unknown'][name][i]:.9g}" for name in names])
-    os.replace(path + ".tmp", path)
 
 
 def _read_unknown_scores(folder: str, names: Sequence[str], n_rows: int) -> dict:

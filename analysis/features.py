@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from data.atomic import atomic_file
 from data.annotations import read_annotations
 from data.datasets import WholeImageDataset
 from data.preprocess import final_size
@@ -153,11 +154,9 @@ def save_cache(stem: str, key: dict, result: dict) -> None:
         os.remove(stem + ".json")
     np.save(stem + ".npy", result["features"])
     np.save(stem + "_index.npy", np.stack([result["positions"], result["labels"]], axis=1))
-    tmp = stem + ".json.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_file(stem + ".json") as handle:
         json.dump({"key": key, "n_images": int(len(result["features"])),
                    "skipped": result["skipped"]}, handle, indent=1)
-    os.replace(tmp, stem + ".json")
 
 
 def cached_features(model: nn.Module, model_path: str, list_path: str, items: Sequence,

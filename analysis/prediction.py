@@ -125,8 +125,11 @@ def predict_paths(setup: EvalSetup, paths: Iterable[str], batch_size: int = 32, 
 
 def _scale_note(path: str, config) -> str:
     """``scale_note`` of the image's header size (the image was just decoded, so it opens)."""
-    with Image.open(path) as image:
-        width, height = image.size
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - gone or changed since it was decoded: no note
+        return ""
     return scale_note(width, height, config.crop_size, config.resize_size)
 
 

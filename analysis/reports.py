@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from data.atomic import atomic_file
 from analysis.open_set_report import (OPEN_SET_HEADER, OPEN_SET_NOTE, open_set_csv_columns,
                                       open_set_csv_values, open_set_table)
 
@@ -75,18 +76,16 @@ def results_markdown(records: Sequence[dict], class_names: Dict[str, List[str]])
 
 
 def write_rows_csv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8", newline="") as handle:
+    with atomic_file(path, newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(path + ".tmp", path)
 
 
 def write_json(path: str, obj) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+    with atomic_file(path) as handle:
         json.dump(obj, handle, indent=2)
         handle.write("\n")
-    os.replace(path + ".tmp", path)
 
 
 def write_results(out_dir: str, records: Sequence[dict], class_names: Dict[str, List[str]]) -> dict:

@@ -3,6 +3,7 @@
 ``load_config("celeba", ["batch_size=4"])`` returns a validated ``Config``.
 """
 import dataclasses
+import math
 import importlib
 import types
 import typing
@@ -92,10 +93,35 @@ def validate(config: Config) -> Config:
                          f"{config.class_num}; give one name per class (or none)")
     if not config.whole_image and config.multi_size > (config.second_resize_size or config.resize_size):
         raise ValueError(f"multi_size {config.multi_size} is larger than the resized image")
-    for key in ("batch_size", "class_num", "crop_num", "multi_size", "resize_size", "max_epochs"):
-        if getattr(config, key) < 1:
-            raise ValueError(f"{key} must be >= 1, got {getattr(config, key)}")
+    for key, value in dataclasses.asdict(config).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{key} = {value!r} is not a finite number; give a finite {key}")
+    for key, (low, high) in RANGES.items():
+        value = getattr(config, key)
+        if value < low or (high is not None and value > high):
+            allowed = f">= {low}" if high is None else f"between {low} and {high}"
+            raise ValueError(f"{key} = {value!r} is out of range: it must be {allowed}")
+    for key in ("learning_rate", "temperature", "lr_gamma"):
+        if getattr(config, key) <= 0:
+            raise ValueError(f"{key} = {getattr(config, key)!r} is out of range: it must be > 0")
+    if config.dropout >= 1:
+        raise ValueError(f"dropout = {config.dropout!r} is out of range: it must be >= 0 and < 1")
     return config
+
+
+# (smallest, largest or None) of the numeric settings; learning_rate, temperature, lr_gamma
+# must also be > 0 and dropout < 1 (checked in ``validate``)
+RANGES = {
+    "seed": (0, None), "num_workers": (0, None), "image_cache_gb": (0, None), "class_num": (1, None),
+    "width": (1, None), "proj_dim": (1, None), "dropout": (0, 1), "batch_size": (1, None),
+    "val_batch_size": (1, None), "crop_size": (1, None), "resize_size": (1, None),
+    "second_resize_size": (0, None), "multi_size": (1, None), "crop_num": (1, None),
+    "train_aug_prob": (0, 1), "temperature": (0, None), "learning_rate": (0, None),
+    "loss_weight_lr": (0, None), "lr_step_size": (1, None), "lr_gamma": (0, 1), "max_epochs": (1, None),
+    "iters_per_epoch": (0, None), "early_stop_bar": (1, None), "save_interval": (1, None),
+    "val_max_images": (0, None), "log_interval": (1, None), "bn_recalibrate_batches": (0, None),
+    "pretrain_crop": (1, None), "pretrain_val_per_class": (1, None), "pretrain_images_per_label": (1, None),
+}
 
 
 def load_config(name: str, overrides: Optional[Iterable[str]] = None) -> Config:

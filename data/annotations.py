@@ -7,6 +7,7 @@ open-set lists (e.g. ``toy_test_unseen_arch.txt``) and is read only with ``allow
 """
 import os
 from typing import List, Optional, Sequence, Tuple
+from data.atomic import atomic_file
 
 Item = Tuple[str, int]
 UNKNOWN_LABEL = -1
@@ -68,14 +69,11 @@ def _parse_line(line: str, path: str, number: int, class_num: Optional[int],
 
 def write_annotations(path: str, items: Sequence[Item], with_labels: bool = True) -> None:
     """Write ``items`` to ``path`` (parent folders created), atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+    with atomic_file(path, newline="\n") as handle:
         for image_path, label in items:
             if "\t" in image_path or "\n" in image_path:
                 raise ValueError(f"image path {image_path!r} contains a tab or newline")
             handle.write(f"{image_path}\t{label}\n" if with_labels else f"{image_path}\n")
-    os.replace(tmp, path)
 
 
 def group_by_label(items: Sequence[Item], class_num: int) -> List[List[str]]:

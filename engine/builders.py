@@ -1,4 +1,5 @@
 """Build datasets, loaders, the training model and the optimiser from a Config."""
+from concurrent.futures import ThreadPoolExecutor
 from typing import List, Tuple
 
 import numpy as np
@@ -15,15 +16,14 @@ from data.preprocess import final_size
 from models import AutomaticWeightedLoss, ContrastiveModel, build_model
 
 
-def scan_items(items: List[Tuple[str, int]]) -> Tuple[list, list]:
-    """Split items into (readable, [(path, reason)]) with a cheap header check."""
-    good, bad = [], []
-    for path, label in items:
-        reason = check_readable(path)
-        if reason:
-            bad.append((path, reason))
-        else:
-            good.append((path, label))
+def scan_items(items: List[Tuple[str, int]], threads: int = 8) -> Tuple[list, list]:
+    """Split items into (readable, [(path, reason)]): every image is decoded once
+    (``check_readable``: truncated files, the pixel cap), on ``threads`` threads (Pillow
+    releases the GIL while decoding; on network storage the reads overlap)."""
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        reasons = list(pool.map(check_readable, [path for path, _ in items]))
+    good = [item for item, reason in zip(items, reasons) if not reason]
+    bad = [(item[0], reason) for item, reason in zip(items, reasons) if reason]
     return good, bad
 
 

@@ -4,21 +4,20 @@ Two tiers: the versioned resume checkpoint (``checkpoint.pth``) and the best
 weights as a plain state_dict in the released DNA-Det format (``model.pth``)
 with a ``model.json`` sidecar naming method, classes and width.
 """
+import json
 import os
 
 import torch
 
-from models.loading import CHECKPOINT_FORMAT, write_sidecar
+from data.atomic import atomic_file, atomic_write
+from models.loading import CHECKPOINT_FORMAT
 
 CHECKPOINT_VERSION = 1
 
 
 def atomic_save(obj, path: str) -> None:
     """``torch.save`` through a temporary file and a rename: never a half-written file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_checkpoint(path: str, **state) -> None:
@@ -50,7 +49,22 @@ def load_checkpoint(path: str) -> dict:
 
 
 def save_released_weights(backbone: torch.nn.Module, path: str, info: dict) -> None:
-    """Best/snapshot weights: the plain backbone state_dict (released format) + sidecar."""
+    """Best/snapshot weights: the plain backbone state_dict (released format) + sidecar.
+
+    Raises ValueError, writing nothing, when a weight or statistic is NaN or infinite: a
+    diverged network is never saved as a model.
+    """
     state = {k: v.detach().cpu().clone() for k, v in backbone.state_dict().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"not saving {path}: {len(bad)} tensor(s) hold NaN or infinite values "
+                         f"(e.g. {bad[0]}); training diverged. Lower learning_rate or use amp=off, "
+                         f"then resume from the last checkpoint with --resume")
     atomic_save(state, path)
     write_sidecar(path, info)
+
+
+def write_sidecar(path: str, info: dict) -> None:
+    """Write ``model.json`` next to ``model.pth`` atomically."""
+    with atomic_file(os.path.splitext(path)[0] + ".json") as handle:
+        json.dump(info, handle, indent=2)

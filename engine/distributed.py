@@ -103,6 +103,14 @@ class DistContext:
                                f"its output and train.log)")
         return int(tensor[0].item())
 
+    def share_from_main(self, value):
+        """Rank 0's ``value`` (any picklable object) on every rank."""
+        if not self.launched:
+            return value
+        box = [value]
+        torch_dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def all_finite(self, value: torch.Tensor) -> bool:
         """Whether ``value`` is finite on every rank (one tiny all-reduce), so that a NaN seen
         by one rank stops all of them at the same step. A bool ``value`` is a flag already

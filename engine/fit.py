@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from data.atomic import atomic_file
 from configs import config_to_dict
 from configs.base import Config
 from data.preprocess import final_size
@@ -22,12 +23,16 @@ from engine.trainer import TrainJob, recalibrate_on_training_batches, selection_
 from models import load_backbone_for_finetune
 
 
-def _prepare_lists(job: TrainJob, run: RunDirectory):
-    """Read both lists, drop unreadable files (reported, counted, written to skipped_images.txt)."""
+def _prepare_lists(job: TrainJob, run: RunDirectory, dist: DistContext):
+    """Read both lists, drop unreadable files (reported, counted, written to skipped_images.txt).
+
+    Rank 0 alone decodes every image once (threads) and shares its verdict with the other ranks.
+    """
     lists = {}
     for split, path in (("train", job.train_list), ("val", job.val_list)):
         items = builders.read_list(path, job.config, job.stage)
-        good, bad = builders.scan_items(items)
+        scanned = builders.scan_items(items, threads=max(8, job.config.num_workers)) if dist.is_main else None
+        good, bad = dist.share_from_main(scanned)
         for image, reason in bad:
             run.log(f"skipping unreadable {split} image {image}: {reason}")
         if bad and run.enabled:
@@ -111,9 +116,8 @@ def _truncate_metrics(run: RunDirectory, epoch: int) -> None:
         return
     with open(path, encoding="utf-8") as handle:
         lines = [line for line in handle if line.strip() and json.loads(line)["epoch"] <= epoch]
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+    with atomic_file(path) as handle:
         handle.writelines(lines)
-    os.replace(path + ".tmp", path)
 
 
 def run_training(job: TrainJob) -> dict:
@@ -133,7 +137,7 @@ def _train(job, config, run, dist) -> dict:
     torch.manual_seed(config.seed)
     transforms = pretrain_transforms() if job.stage == "pretrain" else None
     class_names = _class_names(job, transforms)
-    train_items, val_items = _prepare_lists(job, run)
+    train_items, val_items = _prepare_lists(job, run, dist)
     train_set = builders.build_train_dataset(config, train_items, job.stage, transforms,
                                              augment=builders.build_augment(config))
     val_set = builders.build_val_dataset(config, val_items, job.stage, transforms)

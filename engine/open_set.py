@@ -32,6 +32,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from data.atomic import atomic_file
 from data.annotations import read_annotations
 from engine.device import autocast
 from engine.evaluate import ready_batches
@@ -238,10 +239,8 @@ class OpenSetStatistics:
         for key in ("precision", "background_mean", "background_precision"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key).astype(np.float32)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as handle:
+        with atomic_file(path, "wb") as handle:
             np.savez(handle, **arrays)
-        os.replace(tmp, path)
 
 
 def read_statistics(path: str) -> OpenSetStatistics:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from data.atomic import atomic_file
 
 
 def run_directory(data_path: str, train_collection: str, val_collection: str,
@@ -46,10 +47,8 @@ class RunDirectory:
 
     def write_json(self, name: str, obj) -> None:
         if self.enabled:
-            tmp = self.file(name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
+            with atomic_file(self.file(name)) as handle:
                 json.dump(obj, handle, indent=2)
-            os.replace(tmp, self.file(name))
 
     def append_metrics(self, record: dict) -> None:
         if self.enabled:

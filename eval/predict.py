@@ -28,6 +28,7 @@ from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from analysis.prediction import (CsvSink, format_record, iter_image_paths, predict_paths,  # noqa: E402
                                  resolve_open_set)
 from engine.open_set import PREFERRED_SCORES, SCORES  # noqa: E402
+from data.atomic import atomic_file  # noqa: E402
 
 DEFAULT_SCORE = "auto"     # the first of engine.open_set.PREFERRED_SCORES the statistics hold
 
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
         if note:
             print(f"note: {note}", file=sys.stderr)
         with ExitStack() as stack:
-            sink = CsvSink(stack.enter_context(open(args.csv, "w", encoding="utf-8", newline="")),
+            # the CSV streams into a temporary file that replaces args.csv only when complete
+            sink = CsvSink(stack.enter_context(atomic_file(args.csv, newline="")),
                            args.top_k) if args.csv else None
             for record in predict_paths(setup, iter_image_paths(args.inputs), args.batch_size,
                                         args.top_k, args.threshold, stats=stats, score=score):
@@ -79,10 +81,10 @@ def main(argv=None) -> int:
                 total += 1
                 if args.json:
                     records.append(record)
-        if not total:
-            raise ValueError(f"no image files found in {args.inputs}")
+            if not total:       # inside the with: an earlier --csv file stays as it was
+                raise ValueError(f"no image files found in {args.inputs}")
         if args.json:
-            with open(args.json, "w", encoding="utf-8") as handle:
+            with atomic_file(args.json) as handle:
                 open_info = None if stats is None else {
                     "score": score, "threshold": stats.thresholds[score],
                     "keep_rate": stats.meta["keep_rate"]}

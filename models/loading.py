@@ -163,12 +163,3 @@ def load_backbone_for_finetune(model: nn.Module, path: str) -> list:
                          f"{result.missing_keys}, unexpected {result.unexpected_keys}; "
                          f"only {list(HEAD_KEYS)} may differ")
     return skipped
-
-
-def write_sidecar(path: str, info: dict) -> None:
-    """Write ``model.json`` next to ``model.pth`` atomically."""
-    sidecar = os.path.splitext(path)[0] + ".json"
-    tmp = sidecar + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(info, handle, indent=2)
-    os.replace(tmp, sidecar)

@@ -7,7 +7,7 @@ import torch
 
 from engine.checkpoint import atomic_save, load_checkpoint, save_checkpoint, save_released_weights
 from models import SimpleCNN, load_backbone_for_finetune, load_model, use_config_input_filter
-from models.loading import write_sidecar
+from engine.checkpoint import write_sidecar
 
 
 def test_released_state_dict_round_trip(tmp_path):
