@@ -152,8 +152,10 @@ def save_cache(stem: str, key: dict, result: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
     if os.path.exists(stem + ".json"):
         os.remove(stem + ".json")
-    np.save(stem + ".npy", result["features"])
-    np.save(stem + "_index.npy", np.stack([result["positions"], result["labels"]], axis=1))
+    with atomic_file(stem + ".npy", "wb") as handle:
+        np.save(handle, result["features"])
+    with atomic_file(stem + "_index.npy", "wb") as handle:
+        np.save(handle, np.stack([result["positions"], result["labels"]], axis=1))
     with atomic_file(stem + ".json") as handle:
         json.dump({"key": key, "n_images": int(len(result["features"])),
                    "skipped": result["skipped"]}, handle, indent=1)

@@ -17,6 +17,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
+from data.atomic import atomic_file  # noqa: E402
+
 Panel = Tuple[np.ndarray, np.ndarray, str]  # (xy [n, 2], labels [n], title)
 
 
@@ -124,6 +126,8 @@ def save_contact_sheet(rows: Sequence[Tuple[str, Sequence[tuple]]], path: str, t
 def save_figure(figure, path: str, dpi: int = 100) -> str:
     """Write ``figure`` to ``path`` cropped to what it draws (legends and titles never cut), then close it."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
+    extension = os.path.splitext(path)[1].lstrip(".") or "png"   # the temporary name hides it
+    with atomic_file(path, "wb") as handle:
+        figure.savefig(handle, format=extension, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
     plt.close(figure)
     return path

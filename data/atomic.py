@@ -10,6 +10,7 @@ and the reason ("No space left on device").
 """
 import contextlib
 import os
+import shutil
 from typing import Callable
 
 
@@ -23,11 +24,16 @@ class OutputWriteError(ValueError):
         self.reason = reason
 
 
-def _reason(error: BaseException) -> str:
+def _reason(error: BaseException, folder: str) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
-    text = str(error)                 # torch.save reports ENOSPC as "... iostream error"
-    return text if text else type(error).__name__
+    text = str(error) or type(error).__name__
+    try:                              # torch.save reports a full disk as "... iostream error"
+        if shutil.disk_usage(folder).free < (1 << 20):
+            return f"No space left on device ({text})"
+    except OSError:
+        pass
+    return text
 
 
 @contextlib.contextmanager
@@ -45,7 +51,7 @@ def atomic_path(path: str):
     except (OSError, RuntimeError) as error:      # RuntimeError: torch.save's stream errors
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        raise OutputWriteError(path, _reason(error)) from None
+        raise OutputWriteError(path, _reason(error, folder)) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
