@@ -1,0 +1,223 @@
+"""Multi-seed experiments on the toy zoo: what to train, and the statistics of the results.
+
+A *run* is one method trained with one seed and evaluated by ``eval/cross_test.py`` on every
+toy list; its row holds one accuracy per list and, per open-set score, the AUROC / FPR95 /
+OSCR of the unseen-architecture list. ``aggregate`` turns rows into n, mean, sample standard
+deviation and min-max per method and column; ``compare`` tests a difference of two methods'
+means with Welch's t-test (unequal variances), the question being whether the difference
+exceeds the seed-to-seed spread.
+"""
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from scipy import stats
+
+from data.atomic import atomic_file
+
+
+@dataclass(frozen=True)
+class Method:
+    """A row of the comparison: a stage-2 config, and whether it starts from stage 1."""
+    name: str
+    config: str
+    stage1: bool
+
+
+METHODS = (
+    Method("DNA-Det", "toy", True),
+    Method("no_pretrain", "toy", False),
+    Method("no_contrastive", "toy_no_contrastive", True),
+    Method("no_pretrain_no_con", "toy_no_contrastive", False),
+    Method("ce_only", "toy_ce_only", False),
+    Method("attnet", "toy_attnet", False),
+    Method("dct", "toy_dct", False),
+)
+METHOD_NAMES = tuple(m.name for m in METHODS)
+
+# the toy lists, in table order (``eval/cross_test.py`` names the rows after the files)
+LISTS = (("closed", "toy_test.txt"), ("cross-seed", "toy_test_cross_seed.txt"),
+         ("cross-loss", "toy_test_cross_loss.txt"), ("cross-finetune", "toy_test_cross_finetune.txt"),
+         ("cross-dataset", "toy_test_cross_dataset.txt"), ("unseen-arch", "toy_test_unseen_arch.txt"))
+ACCURACY_COLUMNS = tuple(name for name, _ in LISTS if name != "unseen-arch")
+OPEN_SET_METRICS = ("auroc", "fpr95", "oscr")
+
+# the paper's claims as pairs of methods: (claim, the method that should be better, the other)
+CLAIMS = (
+    ("pre-training on image transformations helps", "DNA-Det", "no_pretrain"),
+    ("the contrastive (SupCon) loss helps", "DNA-Det", "no_contrastive"),
+    ("patchwise training beats whole-image training", "DNA-Det", "ce_only"),
+    ("DNA-Det beats the AttNet baseline", "DNA-Det", "attnet"),
+    ("DNA-Det beats the DCT baseline", "DNA-Det", "dct"),
+)
+
+
+def method(name: str) -> Method:
+    for candidate in METHODS:
+        if candidate.name == name:
+            return candidate
+    raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHOD_NAMES)}")
+
+
+def run_row(results: dict, method_name: str, seed: int) -> dict:
+    """The row of one run from ``eval/cross_test.py``'s results.json: accuracy per list (%),
+    and ``<score>_<auroc|fpr95|oscr>`` (%) of the unseen list."""
+    row = {"method": method_name, "seed": seed}
+    for entry in results["results"]:
+        if entry.get("open_list"):
+            for score, values in (entry.get("open_set") or {}).items():
+                for key in OPEN_SET_METRICS:
+                    if values.get(key) is not None:
+                        row[f"{score}_{key}"] = 100 * values[key]
+        elif entry["test"] in ACCURACY_COLUMNS and entry.get("acc") is not None:
+            row[entry["test"]] = 100 * entry["acc"]
+    missing = [name for name in ACCURACY_COLUMNS if name not in row]
+    if missing:
+        raise ValueError(f"{method_name} seed {seed}: no accuracy for {', '.join(missing)} in the results")
+    return row
+
+
+def columns(rows: Sequence[dict]) -> List[str]:
+    """Accuracy columns in list order, then the open-set columns in first-seen order."""
+    extra = []
+    for row in rows:
+        extra += [key for key in row if key not in ("method", "seed") + ACCURACY_COLUMNS and key not in extra]
+    return list(ACCURACY_COLUMNS) + extra
+
+
+def summary(values: Sequence[float]) -> dict:
+    """n, mean, sample standard deviation (ddof 1; 0 for one value), min and max."""
+    array = np.asarray(values, dtype=float)
+    return {"n": int(array.size), "mean": float(array.mean()),
+            "std": float(array.std(ddof=1)) if array.size > 1 else 0.0,
+            "min": float(array.min()), "max": float(array.max())}
+
+
+def aggregate(rows: Sequence[dict]) -> Dict[str, Dict[str, dict]]:
+    """{method: {column: summary}} over the seeds of each method (columns a run lacks are skipped)."""
+    by_method: Dict[str, List[dict]] = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(row)
+    return {name: {column: summary([r[column] for r in runs if column in r])
+                   for column in columns(runs) if any(column in r for r in runs)}
+            for name, runs in by_method.items()}
+
+
+def welch(first: Sequence[float], second: Sequence[float]) -> dict:
+    """Difference of means (first - second) with Welch's t-test (two-sided) and its 95 %
+    confidence interval (Welch-Satterthwaite degrees of freedom)."""
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"Welch's test needs at least 2 values a side, got {a.size} and {b.size}")
+    diff = float(a.mean() - b.mean())
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    if va + vb == 0:
+        return {"diff": diff, "p": 0.0 if diff else 1.0, "low": diff, "high": diff, "df": math.inf}
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(stats.t.ppf(0.975, df) * math.sqrt(va + vb))
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return {"diff": diff, "p": p, "low": diff - half, "high": diff + half, "df": float(df)}
+
+
+def compare(rows: Sequence[dict], better: str, other: str, column: str) -> Optional[dict]:
+    """``welch`` of ``column`` between two methods' seeds, or None when either has < 2 seeds."""
+    a = [r[column] for r in rows if r["method"] == better and column in r]
+    b = [r[column] for r in rows if r["method"] == other and column in r]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    return {"better": better, "other": other, "column": column, "n": [len(a), len(b)], **welch(a, b)}
+
+
+def _cell(s: dict) -> str:
+    return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]"
+
+
+def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
+             fingerprint: str = "") -> str:
+    """The report: per-method mean ± sd [min-max] (n), per-seed rows, and the claims' tests."""
+    table = aggregate(rows)
+    cols = columns(rows)
+    order = [m for m in METHOD_NAMES if m in table] + sorted(m for m in table if m not in METHOD_NAMES)
+    lines = [f"# {title}", "", f"Made by: `{command}`", ""]
+    if fingerprint:
+        lines += [f"Toy zoo fingerprint (manifest): `{fingerprint}`", ""]
+    lines += ["Accuracy and open-set metrics in %: mean ± sample standard deviation [min-max] over "
+              "the seeds (n).", "", "| method | n | " + " | ".join(cols) + " |",
+              "|---|---|" + "---|" * len(cols)]
+    for name in order:
+        n = max(s["n"] for s in table[name].values())
+        lines.append(f"| {name} | {n} | " + " | ".join(_cell(table[name][c]) if c in table[name] else "-"
+                                                     for c in cols) + " |")
+    tests = [result for claim in claims for column in ACCURACY_COLUMNS
+             for result in [compare(rows, claim[1], claim[2], column)] if result]
+    if tests:
+        lines += ["", "## The paper's claims: Welch's t-test of the difference in means", "",
+                  "Difference = first method - second, in points, with its 95 % confidence interval; "
+                  "'exceeds the spread' when p < 0.05.", "",
+                  "| claim | list | difference | 95 % CI | p | exceeds the spread |", "|---|---|---|---|---|---|"]
+        for claim, better, other in claims:
+            for column in ACCURACY_COLUMNS:
+                result = compare(rows, better, other, column)
+                if result:
+                    verdict = ("yes, first better" if result["p"] < 0.05 and result["diff"] > 0 else
+                               "yes, second better" if result["p"] < 0.05 else "no")
+                    lines.append(f"| {claim} ({better} vs {other}, n {result['n'][0]}/{result['n'][1]}) | "
+                                 f"{column} | {result['diff']:+.1f} | [{result['low']:+.1f}, {result['high']:+.1f}] | "
+                                 f"{result['p']:.3f} | {verdict} |")
+    lines += ["", "## Per seed", "", "| method | seed | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for row in sorted(rows, key=lambda r: (order.index(r["method"]), r["seed"])):
+        lines.append(f"| {row['method']} | {row['seed']} | " +
+                     " | ".join(f"{row[c]:.1f}" if c in row else "-" for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fingerprint: str = "") -> None:
+    """``stem``.md, .csv (per seed) and .json (per seed, aggregate, claims), each atomically."""
+    cols = columns(rows)
+    with atomic_file(stem + ".md") as handle:
+        handle.write(markdown(rows, command, title, fingerprint=fingerprint))
+    with atomic_file(stem + ".csv", newline="") as handle:
+        handle.write(f"# {command}\n")
+        handle.write(",".join(["method", "seed"] + cols) + "\n")
+        for row in rows:
+            handle.write(",".join([row["method"], str(row["seed"])] +
+                                  [f"{row[c]:.4f}" if c in row else "" for c in cols]) + "\n")
+    claims = [result for _, better, other in CLAIMS for column in ACCURACY_COLUMNS
+              for result in [compare(rows, better, other, column)] if result]
+    with atomic_file(stem + ".json") as handle:
+        json.dump({"command": command, "title": title, "fingerprint": fingerprint, "runs": list(rows),
+                   "aggregate": aggregate(rows), "claims": claims}, handle, indent=1)
+
+
+def read_rows(folder: str) -> List[dict]:
+    """The rows of the finished runs under ``folder`` (one ``<method>_s<seed>.json`` each)."""
+    rows = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                rows.append(json.load(handle))
+    return rows
+
+
+def zoo_fingerprint(zoo: str) -> str:
+    """A short hash over every stored file of the zoo (relative path and bytes), so two users can
+    tell whether they evaluated the same images (zoos built on different CPUs differ)."""
+    digest = hashlib.sha256()
+    count = 0
+    for folder, dirs, files in os.walk(zoo):
+        dirs.sort()
+        for name in sorted(files):
+            if name == "manifest.json" or name.endswith(".log"):
+                continue
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, zoo).encode() + b"\0")
+            with open(path, "rb") as handle:
+                digest.update(hashlib.sha256(handle.read()).digest())
+            count += 1
+    if not count:
+        raise ValueError(f"no zoo files under {zoo!r}")
+    return f"sha256:{digest.hexdigest()[:16]} ({count} files)"

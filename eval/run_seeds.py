@@ -1,0 +1,167 @@
+"""Train and evaluate methods over several seeds on the toy zoo; write the tables with their spread.
+
+    python eval/run_seeds.py --methods DNA-Det no_pretrain --seeds 0 1 2 3 4 \
+        --tag main --out docs/results/seeds_main [--parallel 2] [--set amp=off] [--pre_set ...]
+
+For each method and seed: stage 1 (``toy_pretrain``, seed s, shared by every method of seed s
+that starts from it), stage 2 (the method's config, seed s), then ``eval/cross_test.py`` on every
+toy list (closed, four cross tests, unseen architectures). A finished run leaves
+``DATA/seeds/TAG/<method>_s<seed>.json`` and is never trained again; an interrupted one resumes
+from its checkpoint. ``--parallel 2`` runs two trainings side by side, each with
+cores / 2 threads. One progress line per run. At the end (and after every finished run) the
+tables ``OUT.md`` (mean ± sd [min-max], Welch's t-tests of the paper's claims, per-seed rows),
+``OUT.csv`` and ``OUT.json`` are rewritten from every finished run of the tag.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+
+from analysis.seeds import (LISTS, METHOD_NAMES, method, read_rows, run_row, write_tables,  # noqa: E402
+                            zoo_fingerprint)
+from data.atomic import atomic_file  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=list(METHOD_NAMES), choices=METHOD_NAMES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--tag", required=True, help="names the runs (run ids) and DATA/seeds/TAG/")
+    parser.add_argument("--out", required=True, help="table stem: writes OUT.md, OUT.csv, OUT.json")
+    parser.add_argument("--title", default=None, help="heading of OUT.md (default: the tag)")
+    parser.add_argument("--zoo", default="toy_zoo", help="toy zoo folder (built if it has no manifest.json)")
+    parser.add_argument("--data", default="toy_data", help="lists and run directories")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--parallel", type=int, default=1, help="trainings side by side (default 1)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-2 overrides")
+    parser.add_argument("--pre_set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-1 overrides")
+    args = parser.parse_args(argv)
+    if args.parallel < 1 or min(args.seeds) < 0:
+        parser.error("--parallel must be >= 1 and seeds >= 0")
+    return args
+
+
+class Runner:
+    """Runs the jobs' commands, one log per run, and serialises stage 1 per seed."""
+
+    def __init__(self, args, threads: int):
+        self.args, self.threads = args, threads
+        self.rows_dir = os.path.join(args.data, "seeds", args.tag)
+        self.stage1_locks = {seed: threading.Lock() for seed in args.seeds}
+        self.print_lock = threading.Lock()
+        self.command = "python eval/run_seeds.py " + " ".join(sys.argv[1:])
+
+    def say(self, text: str) -> None:
+        with self.print_lock:
+            print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    def call(self, command: list, log: str) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"$ {' '.join(command)}\n")
+            handle.flush()
+            done = subprocess.run(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(command[:3])} ... failed (exit {done.returncode}); see {log}")
+
+    def train(self, config: str, run_id: str, collections: tuple, seed: int, sets: list, extra: list, log: str):
+        run_dir = os.path.join(self.args.data, collections[0], "models", collections[1], config, f"run_{run_id}")
+        if os.path.exists(os.path.join(run_dir, "finished")):
+            return os.path.join(run_dir, "model.pth")
+        resume = ["--resume"] if os.path.exists(os.path.join(run_dir, "checkpoint.pth")) else []
+        self.call([sys.executable, "main.py", "--data_path", self.args.data, "--train_collection", collections[0],
+                   "--val_collection", collections[1], "--config_name", config, "--run_id", run_id,
+                   "--device", self.args.device, *resume, *extra, "--set", f"seed={seed}", *sets], log)
+        with atomic_file(os.path.join(run_dir, "finished")) as handle:
+            handle.write("trained to the end by eval/run_seeds.py\n")
+        return os.path.join(run_dir, "model.pth")
+
+    def job(self, name: str, seed: int) -> dict:
+        """Train (stage 1 if needed, stage 2), evaluate, and save the run's row."""
+        spec, tag = method(name), self.args.tag
+        row_path = os.path.join(self.rows_dir, f"{name}_s{seed}.json")
+        log = os.path.join(self.rows_dir, f"{name}_s{seed}.log")
+        started = time.time()
+        self.say(f"{name} seed {seed}: training (log {log})")
+        extra = []
+        if spec.stage1:
+            with self.stage1_locks[seed]:
+                pre = self.train("toy_pretrain", f"{tag}_s{seed}", ("pretrain_train", "pretrain_val"), seed,
+                                 self.args.pre_set, ["--pretrain"], log)
+            extra = ["--pretrain_model_path", pre]
+        weights = self.train(spec.config, f"{tag}_{name}_s{seed}", ("toy_train", "toy_val"), seed,
+                             self.args.set, extra, log)
+        lists = os.path.join(self.args.data, "toy_test", "annotations")
+        out_dir = os.path.join(self.rows_dir, f"{name}_s{seed}_cross_test")
+        self.call([sys.executable, "eval/cross_test.py", "--config_name", spec.config, "--device", self.args.device,
+                   "--methods", f"{tag}_{name}_s{seed}={weights}", "--out_dir", out_dir,
+                   "--test_data_paths", *[os.path.join(lists, file) for _, file in LISTS]], log)
+        with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as handle:
+            row = run_row(json.load(handle), name, seed)
+        row["minutes"] = round((time.time() - started) / 60, 2)
+        with atomic_file(row_path) as handle:
+            json.dump(row, handle, indent=1)
+        return row
+
+
+def prepare_data(args) -> None:
+    """The zoo (built once) and its lists."""
+    if not os.path.exists(os.path.join(args.zoo, "manifest.json")):
+        subprocess.run([sys.executable, "DataPrepare/make_toy_zoo.py", "--out", args.zoo], cwd=ROOT, check=True)
+    for mode in ("toy", "pretrain"):
+        subprocess.run([sys.executable, "DataPrepare/generate_.py", "--mode", mode, "--data_root", args.zoo,
+                        "--save_path", args.data], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = max(1, (os.cpu_count() or 1) // args.parallel)
+    runner = Runner(args, threads)
+    os.makedirs(runner.rows_dir, exist_ok=True)
+    try:
+        prepare_data(args)
+        fingerprint = zoo_fingerprint(args.zoo)
+    except (subprocess.CalledProcessError, ValueError) as error:
+        print(f"error: preparing the zoo and its lists failed: {error}", file=sys.stderr)
+        return 1
+    finished = {(r["method"], r["seed"]) for r in read_rows(runner.rows_dir)}
+    todo = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) not in finished]
+    runner.say(f"{len(finished)} run(s) already finished in {runner.rows_dir}; {len(todo)} to go, "
+               f"{args.parallel} at a time, {threads} thread(s) each; zoo {fingerprint}")
+    failed = 0
+    title = args.title or f"Multi-seed results: {args.tag}"
+
+    def one(job):
+        name, seed = job
+        try:
+            row = runner.job(name, seed)
+        except (RuntimeError, ValueError, OSError) as error:
+            runner.say(f"{name} seed {seed}: FAILED: {error}")
+            return False
+        summary = ", ".join(f"{key} {row[key]:.1f}" for key in ("closed", "cross-seed", "cross-loss",
+                                                              "cross-finetune", "cross-dataset"))
+        runner.say(f"{name} seed {seed}: done in {row['minutes']:.1f} min: {summary}")
+        with runner.print_lock:
+            write_tables(read_rows(runner.rows_dir), args.out, runner.command, title, fingerprint)
+        return True
+
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        failed = sum(not ok for ok in pool.map(one, todo))
+    rows = read_rows(runner.rows_dir)
+    if rows:
+        write_tables(rows, args.out, runner.command, title, fingerprint)
+        runner.say(f"tables: {args.out}.md, .csv, .json ({len(rows)} runs)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The multi-seed runner: aggregation, Welch's test, resume, and one tiny end-to-end run."""
+import json
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis import seeds
+from conftest import TINY_OVERRIDES, load_script
+
+run_seeds = load_script("eval", "run_seeds")
+
+
+def fake_rows():
+    """Hand-made runs: DNA-Det closed 90, 92, 94; no_pretrain 80, 81 (cross lists constant)."""
+    rows = []
+    for method, values in (("DNA-Det", (90.0, 92.0, 94.0)), ("no_pretrain", (80.0, 81.0))):
+        for seed, value in enumerate(values):
+            row = {"method": method, "seed": seed, "closed": value, "cross-seed": 50.0, "cross-loss": 50.0,
+                   "cross-finetune": 50.0, "cross-dataset": 50.0 + seed}
+            if method == "DNA-Det":
+                row["energy_auroc"] = 70.0 + 10 * seed
+            rows.append(row)
+    return rows
+
+
+def test_aggregate_mean_sd_n_and_range():
+    table = seeds.aggregate(fake_rows())
+    closed = table["DNA-Det"]["closed"]
+    assert closed == {"n": 3, "mean": 92.0, "std": 2.0, "min": 90.0, "max": 94.0}
+    assert table["no_pretrain"]["closed"]["std"] == pytest.approx(np.std([80, 81], ddof=1))
+    assert table["DNA-Det"]["energy_auroc"]["mean"] == 80.0 and "energy_auroc" not in table["no_pretrain"]
+    assert seeds.summary([5.0]) == {"n": 1, "mean": 5.0, "std": 0.0, "min": 5.0, "max": 5.0}
+
+
+def test_welch_matches_scipy_and_its_interval_brackets_the_difference():
+    a, b = [90.0, 92.0, 94.0], [80.0, 81.0, 79.0, 82.0]
+    result = seeds.welch(a, b)
+    assert result["diff"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert result["p"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert result["low"] < result["diff"] < result["high"] and result["low"] > 0
+    same = seeds.welch([50.0, 51.0, 49.0], [50.5, 49.5, 50.0])
+    assert same["p"] > 0.5 and same["low"] < 0 < same["high"]
+    with pytest.raises(ValueError, match="at least 2 values"):
+        seeds.welch([1.0], [2.0, 3.0])
+
+
+def test_markdown_says_which_claims_exceed_the_spread():
+    text = seeds.markdown(fake_rows(), "python eval/run_seeds.py --tag t", "T", fingerprint="sha256:ab")
+    assert "Made by: `python eval/run_seeds.py --tag t`" in text and "`sha256:ab`" in text
+    assert "| DNA-Det | 3 | 92.0 ± 2.0 [90.0-94.0] |" in text
+    closed = [line for line in text.splitlines() if line.startswith("| pre-training") and "| closed |" in line]
+    assert len(closed) == 1 and "| yes, first better |" in closed[0]
+    shifted = [line for line in text.splitlines() if line.startswith("| pre-training") and "| cross-seed |" in line]
+    assert shifted and shifted[0].endswith("| no |")          # equal means: inside the spread
+
+
+def test_run_row_reads_cross_test_results():
+    results = {"results": [{"test": name, "acc": 0.5, "open_list": False} for name in seeds.ACCURACY_COLUMNS]
+               + [{"test": "unseen-arch", "open_list": True, "acc": None,
+                   "open_set": {"energy": {"auroc": 0.8, "fpr95": 0.4, "oscr": 0.7, "flagged": 0.3}}}]}
+    row = seeds.run_row(results, "DNA-Det", 3)
+    assert row["closed"] == 50.0 and row["energy_auroc"] == 80.0 and row["energy_fpr95"] == 40.0
+    del results["results"][1]
+    with pytest.raises(ValueError, match="no accuracy for cross-seed"):
+        seeds.run_row(results, "DNA-Det", 3)
+
+
+def test_resume_never_retrains_a_finished_seed(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    rows_dir = data / "seeds" / "t"
+    rows_dir.mkdir(parents=True)
+    finished = fake_rows()[0]
+    (rows_dir / "DNA-Det_s0.json").write_text(json.dumps(finished))
+    calls = []
+
+    def fake_job(self, name, seed):
+        calls.append((name, seed))
+        row = {**fake_rows()[1], "method": name, "seed": seed, "minutes": 0.0}
+        (rows_dir / f"{name}_s{seed}.json").write_text(json.dumps(row))
+        return row
+    monkeypatch.setattr(run_seeds.Runner, "job", fake_job)
+    monkeypatch.setattr(run_seeds, "prepare_data", lambda args: None)
+    monkeypatch.setattr(run_seeds, "zoo_fingerprint", lambda zoo: "sha256:test")
+    out = str(tmp_path / "table")
+    argv = ["--methods", "DNA-Det", "--seeds", "0", "1", "--tag", "t", "--out", out, "--data", str(data)]
+    assert run_seeds.main(argv) == 0
+    assert calls == [("DNA-Det", 1)]                      # seed 0 was finished
+    assert "1 run(s) already finished" in capsys.readouterr().out
+    assert run_seeds.main(argv) == 0 and calls == [("DNA-Det", 1)]   # nothing left to do
+    table = json.loads(open(out + ".json").read())
+    assert table["aggregate"]["DNA-Det"]["closed"]["n"] == 2 and table["fingerprint"] == "sha256:test"
+    assert open(out + ".csv").readline().startswith("# python eval/run_seeds.py")
+
+
+def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
+    zoo, _, _ = tiny_zoo
+    data, out = tmp_path / "data", str(tmp_path / "table")
+    argv = ["--methods", "DNA-Det", "no_pretrain", "--seeds", "0", "--tag", "tiny", "--out", out,
+            "--zoo", str(zoo), "--data", str(data), "--device", "cpu",
+            "--set", *TINY_OVERRIDES, "--pre_set", *TINY_OVERRIDES, "class_num=170"]
+    assert run_seeds.main(argv) == 0, capsys.readouterr()
+    rows = {r["method"]: r for r in seeds.read_rows(str(data / "seeds" / "tiny"))}
+    assert set(rows) == {"DNA-Det", "no_pretrain"}
+    for row in rows.values():
+        assert all(0 <= row[c] <= 100 for c in seeds.ACCURACY_COLUMNS)
+        assert any(key.endswith("_auroc") for key in row)
+    stage1 = data / "pretrain_train" / "models" / "pretrain_val" / "toy_pretrain" / "run_tiny_s0"
+    assert (stage1 / "model.pth").exists() and (stage1 / "finished").exists()
+    assert "| DNA-Det | 1 |" in open(out + ".md").read()
+    printed = capsys.readouterr().out
+    assert "DNA-Det seed 0: done in" in printed and "tables:" in printed
