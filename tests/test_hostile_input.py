@@ -194,3 +194,32 @@ def test_predict_keeps_an_earlier_csv_when_it_fails(model_path, tmp_path, capsys
                          "--set", "class_num=3"]) == 1
     assert "no image files found" in capsys.readouterr().err
     assert csv_path.read_text() == "earlier results\n"               # not cut to its header
+
+
+@pytest.mark.parametrize("script", ["robustness", "gradcam", "tsne"])
+def test_analysis_entry_points_skip_a_bomb(script, model_path, tmp_path, capsys):
+    import warnings
+    root = make_collections(str(tmp_path / "c"), 3, 2)
+    items = read_annotations(os.path.join(root, "toy_train", "annotations", "toy_train.txt"))
+    bomb = png_header(tmp_path / "bomb.png", 50000, 50000)
+    listing = str(tmp_path / "toy_test.txt")
+    write_annotations(listing, items + [(bomb, 1)])
+    common = ["--model_path", model_path, "--config_name", "toy", "--device", "cpu",
+              "--out_dir", str(tmp_path / "out"), "--set", "num_workers=0", "class_num=3"]
+    if script == "robustness":
+        entry, argv = load_script("eval", "robustness"), ["--test_data_path", listing, "--perturbations", "jpeg",
+                                                          "--levels", "jpeg=90"]
+    elif script == "gradcam":
+        entry, argv = load_script("visualize", "gradcam"), ["--draw_data_path", listing, "--num", "0"]
+    else:
+        entry, argv = load_script("visualize", "tsne"), ["--draw_data_path", listing]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = entry.main(argv + common)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    assert "Traceback" not in captured.err
+    printed = captured.out + captured.err
+    expected = {"robustness": f"1 unreadable image(s) left out of every level: {bomb} (DecompressionBombError",
+                "gradcam": "1 unreadable skipped", "tsne": "(of 7 listed; 1 unreadable skipped)"}[script]
+    assert expected in printed, printed

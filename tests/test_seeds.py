@@ -1,6 +1,5 @@
 """The multi-seed runner: aggregation, Welch's test, resume, and one tiny end-to-end run."""
 import json
-import os
 
 import numpy as np
 import pytest
