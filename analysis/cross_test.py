@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from data.atomic import atomic_file
+from data.tree_hash import recorded_fingerprint
 from analysis.open_set_report import OpenSetPlan, add_open_set_metrics, make_plan
 from data.annotations import UNKNOWN_LABEL, read_annotations
 from engine import open_set
@@ -212,6 +213,13 @@ def evaluate_list(setup: EvalSetup, list_path: str, method: str = "", reuse: boo
     return record
 
 
+def _zoo_fingerprint(list_path: str):
+    """The fingerprint recorded in the manifest.json of the zoo the list's first image is from, or None."""
+    with open(list_path, encoding="utf-8") as handle:
+        first = handle.readline().split("\t")[0].strip()
+    return recorded_fingerprint(first) if first else None
+
+
 def run_cross_test(setups: Dict[str, EvalSetup], list_paths: Sequence[str], reuse: bool = False,
                    open_set_mode: str = "auto", scores: Optional[Sequence[str]] = None) -> List[dict]:
     """Every method on every list, in list order then method order.
@@ -239,6 +247,7 @@ def run_cross_test(setups: Dict[str, EvalSetup], list_paths: Sequence[str], reus
             desc = f"{name} [{method}]" if method else name
             record = evaluate_list(setup, list_path, method, reuse, desc=desc, plan=plans[method])
             record["test"] = name
+            record["zoo_fingerprint"] = _zoo_fingerprint(list_path)
             records.append(record)
     add_open_set_metrics(records, plans)
     return records

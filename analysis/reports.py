@@ -66,6 +66,9 @@ def results_markdown(records: Sequence[dict], class_names: Dict[str, List[str]])
         notes.append("An open-set list (labels -1) has no known class: '-' for its accuracy and recalls.")
     if any(r.get("open_set") for r in records):
         notes.append(OPEN_SET_NOTE)
+    zoos = sorted({r["zoo_fingerprint"] for r in records if r.get("zoo_fingerprint")})
+    if zoos:
+        notes.append(f"Toy zoo fingerprint (its manifest.json; zoos built on other CPUs differ): {', '.join(zoos)}.")
     if len(methods) == 1:
         return "\n".join(_method_tables(records, class_names[methods[0]]) + notes) + "\n"
     parts = [comparison_table(records), ""]

@@ -7,7 +7,6 @@ deviation and min-max per method and column; ``compare`` tests a difference of t
 means with Welch's t-test (unequal variances), the question being whether the difference
 exceeds the seed-to-seed spread.
 """
-import hashlib
 import json
 import math
 import os
@@ -202,22 +201,3 @@ def read_rows(folder: str) -> List[dict]:
                 rows.append(json.load(handle))
     return rows
 
-
-def zoo_fingerprint(zoo: str) -> str:
-    """A short hash over every stored file of the zoo (relative path and bytes), so two users can
-    tell whether they evaluated the same images (zoos built on different CPUs differ)."""
-    digest = hashlib.sha256()
-    count = 0
-    for folder, dirs, files in os.walk(zoo):
-        dirs.sort()
-        for name in sorted(files):
-            if name == "manifest.json" or name.endswith(".log"):
-                continue
-            path = os.path.join(folder, name)
-            digest.update(os.path.relpath(path, zoo).encode() + b"\0")
-            with open(path, "rb") as handle:
-                digest.update(hashlib.sha256(handle.read()).digest())
-            count += 1
-    if not count:
-        raise ValueError(f"no zoo files under {zoo!r}")
-    return f"sha256:{digest.hexdigest()[:16]} ({count} files)"

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from analysis.seeds import (LISTS, METHOD_NAMES, method, read_rows, run_row, write_tables,  # noqa: E402
-                            zoo_fingerprint)
+from analysis.seeds import LISTS, METHOD_NAMES, method, read_rows, run_row, write_tables  # noqa: E402
+from data.tree_hash import tree_fingerprint  # noqa: E402
 from data.atomic import atomic_file  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     os.makedirs(runner.rows_dir, exist_ok=True)
     try:
         prepare_data(args)
-        fingerprint = zoo_fingerprint(args.zoo)
+        fingerprint = tree_fingerprint(args.zoo)
     except (subprocess.CalledProcessError, ValueError) as error:
         print(f"error: preparing the zoo and its lists failed: {error}", file=sys.stderr)
         return 1

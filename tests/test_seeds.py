@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from analysis import seeds
+from data.tree_hash import tree_fingerprint
 from conftest import TINY_OVERRIDES, load_script
 
 run_seeds = load_script("eval", "run_seeds")
@@ -81,7 +82,7 @@ def test_resume_never_retrains_a_finished_seed(tmp_path, monkeypatch, capsys):
         return row
     monkeypatch.setattr(run_seeds.Runner, "job", fake_job)
     monkeypatch.setattr(run_seeds, "prepare_data", lambda args: None)
-    monkeypatch.setattr(run_seeds, "zoo_fingerprint", lambda zoo: "sha256:test")
+    monkeypatch.setattr(run_seeds, "tree_fingerprint", lambda zoo: "sha256:test")
     out = str(tmp_path / "table")
     argv = ["--methods", "DNA-Det", "--seeds", "0", "1", "--tag", "t", "--out", out, "--data", str(data)]
     assert run_seeds.main(argv) == 0
@@ -107,6 +108,25 @@ def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
         assert any(key.endswith("_auroc") for key in row)
     stage1 = data / "pretrain_train" / "models" / "pretrain_val" / "toy_pretrain" / "run_tiny_s0"
     assert (stage1 / "model.pth").exists() and (stage1 / "finished").exists()
-    assert "| DNA-Det | 1 |" in open(out + ".md").read()
+    table = open(out + ".md").read()
+    assert "| DNA-Det | 1 |" in table
+    manifest = json.load(open(zoo / "manifest.json"))
+    assert manifest["fingerprint"] == tree_fingerprint(str(zoo)) and f"`{manifest['fingerprint']}`" in table
+    cross = open(data / "seeds" / "tiny" / "DNA-Det_s0_cross_test" / "results.md").read()
+    assert f"Toy zoo fingerprint (its manifest.json; zoos built on other CPUs differ): {manifest['fingerprint']}" in cross
     printed = capsys.readouterr().out
     assert "DNA-Det seed 0: done in" in printed and "tables:" in printed
+
+
+def test_tree_fingerprint_changes_with_any_byte(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(b"123")
+    (tmp_path / "manifest.json").write_text("{}")
+    first = tree_fingerprint(str(tmp_path))
+    assert first.startswith("sha256:") and first.endswith("(1 files)")
+    (tmp_path / "manifest.json").write_text('{"changed": 1}')      # the manifest itself is left out
+    assert tree_fingerprint(str(tmp_path)) == first
+    (tmp_path / "a" / "x.png").write_bytes(b"124")
+    assert tree_fingerprint(str(tmp_path)) != first
+    with pytest.raises(ValueError, match="no files"):
+        tree_fingerprint(str(tmp_path / "a" / "missing"))

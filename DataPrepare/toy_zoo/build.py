@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from data.tree_hash import tree_fingerprint
+
 from . import storage
 from .audit import audit_zoo
 from .generators import FAMILY_LABELS, Discriminator, build_generator
@@ -300,5 +302,6 @@ def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dic
     manifest["build_seconds"] = round(time.perf_counter() - start, 2)
     if audit:
         manifest["audit"] = audit_zoo(out, seed=0)
+    manifest["fingerprint"] = tree_fingerprint(out)   # which images these are (differs across CPUs)
     storage.write_json_atomic(os.path.join(out, MANIFEST), manifest)
     return manifest
