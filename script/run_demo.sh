@@ -58,6 +58,10 @@ $PYTHON eval/cross_test.py --model_path "$STAGE2_DIR/model.pth" --config_name to
     --test_data_paths "$LISTS/toy_test.txt" "$LISTS/toy_test_cross_seed.txt" \
     "$LISTS/toy_test_cross_loss.txt" "$LISTS/toy_test_cross_finetune.txt" \
     "$LISTS/toy_test_cross_dataset.txt" "$LISTS/toy_test_unseen_arch.txt"
+if [ "$SCALE" = default ]; then   # where this run stands against the recipe's multi-seed results
+    $PYTHON eval/seed_spread.py --results "$STAGE2_DIR/cross_test/results.json" \
+        --table docs/results/seeds_methods.json --method DNA-Det
+fi
 
 step "7/7 figures: t-SNE of cross-test features and Grad-CAM"
 cat "$LISTS/toy_test_cross_seed.txt" "$LISTS/toy_test_cross_loss.txt" \

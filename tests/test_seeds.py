@@ -130,3 +130,19 @@ def test_tree_fingerprint_changes_with_any_byte(tmp_path):
     assert tree_fingerprint(str(tmp_path)) != first
     with pytest.raises(ValueError, match="no files"):
         tree_fingerprint(str(tmp_path / "a" / "missing"))
+
+
+def test_seed_spread_places_a_run_against_the_table(tmp_path, capsys):
+    spread = load_script("eval", "seed_spread")
+    table = str(tmp_path / "t")
+    seeds.write_tables(fake_rows(), table, "python eval/run_seeds.py", "T")
+    results = {"results": [{"test": name, "acc": 0.5, "open_list": False} for name in seeds.ACCURACY_COLUMNS]}
+    results["results"][0]["acc"] = 0.93
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert spread.main(["--results", str(tmp_path / "results.json"), "--table", table + ".json"]) == 0
+    out = capsys.readouterr().out
+    assert "closed                    93.0   seeds: n 3, mean 92.0 ± 2.0, range 90.0-94.0 (inside the range)" in out
+    assert "cross-dataset             50.0   seeds: n 3, mean 51.0 ± 1.0, range 50.0-52.0 (inside" in out
+    assert "cross-seed                50.0" in out
+    assert spread.main(["--results", "x.json", "--table", str(tmp_path / "none.json")]) == 0
+    assert "no multi-seed table" in capsys.readouterr().out
