@@ -12,7 +12,15 @@ Unknown scores, higher = more unknown for every one of them:
   Fix to Mahalanobis Distance for Improving Near-OOD Detection"): what is common to every
   known class (photo content, image statistics) cancels, what sets a class apart remains;
 - ``cosine``: 1 - the largest cosine similarity of the pooled feature to the K class
-  prototypes (the normalised mean of each class's L2-normalised training features).
+  prototypes (the normalised mean of each class's L2-normalised training features);
+- ``knn``: the distance of the L2-normalised pooled feature to its ``KNN_K``-th nearest
+  L2-normalised training feature (Sun et al., ICML 2022, "Out-of-Distribution Detection with
+  Deep Nearest Neighbors"); the training features are stored with the statistics;
+- ``vim``: Virtual-logit Matching (Wang et al., CVPR 2022): the norm of the feature's
+  residual outside the principal subspace (the top half of the eigenvectors of the training
+  features' second moment around the origin u = -pinv(W) b of the linear classifier W, b),
+  scaled by alpha = mean max training logit / mean training residual, minus logsumexp of
+  the logits (a monotone form of the virtual logit's softmax probability).
 
 ``fit_open_set`` fits the statistics on training images and one threshold per score on
 validation images, so that ``KEEP_RATE`` (95 %) of those are kept (score <= threshold).
@@ -39,13 +47,14 @@ from engine.evaluate import ready_batches
 from engine.inference import EvalSetup, build_loader
 from models import load_model
 
-SCORES = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine")
+SCORES = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine", "knn", "vim")
 # the default score: the first of these the statistics hold (best measured first, README)
 PREFERRED_SCORES = ("relative_mahalanobis", "mahalanobis", "energy")
 LOGIT_SCORES = ("msp", "energy")
 KEEP_RATE = 0.95
 MAX_MAHALANOBIS_DIM = 2048      # a D x D precision beyond this is not "small" (the DCT baseline)
 MAX_FIT_IMAGES = 10000          # training images for the class means (seeded, per-class share)
+KNN_K = 10                      # the k of ``knn`` (Sun et al. use 50 for CIFAR-10's 50,000 images)
 FORMAT, VERSION = "dnadet-openset", 1
 FIT_COMMAND = ("python eval/fit_open_set.py --model_path {model} --config_name CONFIG "
                "--train_data_path TRAIN.txt --val_data_path VAL.txt")
@@ -71,6 +80,16 @@ def _head(model: torch.nn.Module) -> torch.nn.Module:
             return getattr(model, name)
     raise ValueError(f"{type(model).__name__} has no classification_head/classifier: open-set "
                      f"scores need the pooled feature that feeds the classifier")
+
+
+def linear_head(model: torch.nn.Module) -> Optional[tuple]:
+    """(W [K, D], b [K]) of the last linear layer of the classifier head, as float64 arrays, or None."""
+    linears = [m for m in _head(model).modules() if isinstance(m, torch.nn.Linear)] \
+        if isinstance(_head(model), torch.nn.Module) else []
+    if not linears or linears[-1].bias is None:
+        return None
+    layer = linears[-1]
+    return (layer.weight.detach().double().cpu().numpy(), layer.bias.detach().double().cpu().numpy())
 
 
 def logits_and_features(model: torch.nn.Module, images: torch.Tensor):
@@ -110,7 +129,8 @@ def collect(setup: EvalSetup, items: Sequence, desc: str = "open set", progress:
     return {**arrays, "skipped": skipped}
 
 
-def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: int) -> dict:
+def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: int,
+                           head: Optional[tuple] = None, logits: Optional[np.ndarray] = None) -> dict:
     """Class means [K, D], prototypes [K, D], shared precision [D, D], and the background
     Gaussian of all features (mean [D], precision [D, D]); float32, the precisions None when
     D is too large.
@@ -118,6 +138,9 @@ def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: 
     Each covariance is the Ledoit-Wolf estimate (class-centred features for the shared one,
     features centred on their overall mean for the background one):
     (1 - a) * S + a * (trace(S) / D) * I with the shrinkage a chosen by their formula.
+    Also the ``knn`` bank (the L2-normalised features [N, D]) and, given the classifier
+    ``head`` (W [K, D], b [K]) and the training ``logits`` [N, K], the ``vim`` origin [D],
+    residual basis [D, D - D // 2] and alpha.
     """
     from sklearn.covariance import ledoit_wolf   # imported here: only fitting needs it
     features, labels = np.asarray(features, np.float64), np.asarray(labels, int)
@@ -130,7 +153,10 @@ def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: 
     prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)
     # float32, as stored: thresholds are calibrated on exactly the values a reloaded file gives
     stats = {"means": means.astype(np.float32), "prototypes": prototypes.astype(np.float32),
-             "precision": None, "shrinkage": None, "background_mean": None, "background_precision": None}
+             "precision": None, "shrinkage": None, "background_mean": None, "background_precision": None,
+             "knn_bank": unit.astype(np.float32), "vim_origin": None, "vim_basis": None, "vim_alpha": None}
+    if head is not None and logits is not None:
+        stats.update(fit_vim(features, np.asarray(logits, np.float64), *head))
     if features.shape[1] <= MAX_MAHALANOBIS_DIM:
         covariance, shrinkage = ledoit_wolf(features - means[labels], assume_centered=True)
         stats["precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
@@ -142,6 +168,42 @@ def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: 
     return stats
 
 
+def fit_vim(features: np.ndarray, logits: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> dict:
+    """ViM's origin u = -pinv(W) b [D], the basis of the residual space [D, D - D // 2] (eigenvectors
+    of the second moment of (f - u) beyond the top D // 2) and alpha (mean max logit / mean residual)."""
+    weight, bias = np.asarray(weight, np.float64), np.asarray(bias, np.float64)
+    origin = -np.linalg.pinv(weight) @ bias
+    centred = features - origin
+    _, vectors = np.linalg.eigh(centred.T @ centred / len(centred))      # ascending eigenvalues
+    basis = vectors[:, :features.shape[1] - features.shape[1] // 2]      # all but the top D // 2
+    residual = np.linalg.norm(centred @ basis, axis=1)
+    alpha = float(logits.max(axis=1).mean() / max(residual.mean(), 1e-12))
+    return {"vim_origin": origin.astype(np.float32), "vim_basis": basis.astype(np.float32), "vim_alpha": alpha}
+
+
+def knn_distance(features: np.ndarray, bank: np.ndarray, k: int = KNN_K, chunk: int = 1024) -> np.ndarray:
+    """Euclidean distance of each L2-normalised row of ``features`` [n, D] to its k-th nearest row of
+    ``bank`` [N, D] (already normalised); [n]. k is capped at N."""
+    bank = np.asarray(bank, np.float32)
+    k = min(k, len(bank))
+    unit = np.asarray(features, np.float32)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    out = np.empty(len(unit))
+    for start in range(0, len(unit), chunk):
+        similarity = unit[start:start + chunk] @ bank.T                   # [c, N]
+        kth = -np.partition(-similarity, k - 1, axis=1)[:, k - 1]         # k-th largest similarity
+        out[start:start + chunk] = np.sqrt(np.maximum(2.0 - 2.0 * kth.astype(np.float64), 0.0))
+    return out
+
+
+def vim_score(logits: np.ndarray, features: np.ndarray, origin, basis, alpha: float) -> np.ndarray:
+    """alpha * ||(f - u) projected on the residual basis|| - logsumexp(logits); [n]."""
+    residual = np.linalg.norm((np.asarray(features, np.float64) - np.asarray(origin, np.float64))
+                              @ np.asarray(basis, np.float64), axis=1)
+    lse = torch.logsumexp(torch.as_tensor(np.asarray(logits, np.float64)), dim=1).numpy()
+    return alpha * residual - lse
+
+
 def logit_scores(logits: np.ndarray) -> Dict[str, np.ndarray]:
     """``msp`` = 1 - max softmax probability, ``energy`` = -logsumexp(logits); each [n]."""
     logits = torch.as_tensor(np.asarray(logits, np.float64))
@@ -150,11 +212,13 @@ def logit_scores(logits: np.ndarray) -> Dict[str, np.ndarray]:
 
 
 def feature_scores(features: np.ndarray, stats: dict) -> Dict[str, np.ndarray]:
-    """``cosine``, and ``mahalanobis`` / ``relative_mahalanobis`` where their precisions exist,
-    of features [n, D]; each [n]."""
+    """``cosine``, ``knn`` where the bank exists, and ``mahalanobis`` / ``relative_mahalanobis``
+    where their precisions exist, of features [n, D]; each [n]."""
     features = np.asarray(features, np.float64)
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     scores = {"cosine": 1.0 - (unit @ np.asarray(stats["prototypes"], np.float64).T).max(axis=1)}
+    if stats.get("knn_bank") is not None:
+        scores["knn"] = knn_distance(features, stats["knn_bank"])
     if stats.get("precision") is not None:
         precision = np.asarray(stats["precision"], np.float64)           # converted once for K means
         distances = [_squared_mahalanobis(features, mean, precision) for mean in stats["means"]]
@@ -163,6 +227,14 @@ def feature_scores(features: np.ndarray, stats: dict) -> Dict[str, np.ndarray]:
             scores["relative_mahalanobis"] = scores["mahalanobis"] - _squared_mahalanobis(
                 features, stats["background_mean"], stats["background_precision"])
     return scores
+
+
+def all_scores(logits: np.ndarray, features: np.ndarray, stats: dict) -> Dict[str, np.ndarray]:
+    """Every score ``stats`` allows ({name: [n]}): the logit scores, the feature scores and ``vim``."""
+    values = {**logit_scores(logits), **feature_scores(features, stats)}
+    if stats.get("vim_basis") is not None:
+        values["vim"] = vim_score(logits, features, stats["vim_origin"], stats["vim_basis"], stats["vim_alpha"])
+    return values
 
 
 def _squared_mahalanobis(features: np.ndarray, mean, precision) -> np.ndarray:
@@ -188,7 +260,9 @@ class OpenSetStatistics:
     thresholds: score name -> threshold (unknown when score > threshold);
     meta: JSON-able facts (format, model fingerprint, preprocessing, lists, counts);
     background_mean [D], background_precision [D, D]: the class-agnostic Gaussian of
-    ``relative_mahalanobis`` (None in files written before it existed).
+    ``relative_mahalanobis`` (None in files written before it existed);
+    knn_bank [N, D]: normalised training features of ``knn``; vim_origin [D], vim_basis
+    [D, D - D // 2], vim_alpha: ``vim`` (each None in files written before they existed).
     """
     means: np.ndarray
     prototypes: np.ndarray
@@ -197,6 +271,12 @@ class OpenSetStatistics:
     meta: dict
     background_mean: Optional[np.ndarray] = None
     background_precision: Optional[np.ndarray] = None
+    knn_bank: Optional[np.ndarray] = None
+    vim_origin: Optional[np.ndarray] = None
+    vim_basis: Optional[np.ndarray] = None
+    vim_alpha: Optional[float] = None
+
+    ARRAYS = ("precision", "background_mean", "background_precision", "knn_bank", "vim_origin", "vim_basis")
 
     @property
     def score_names(self) -> list:
@@ -225,9 +305,8 @@ class OpenSetStatistics:
                names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         """Unknown scores (each [n]) of ``names`` (default: every available score)."""
         names = self.require(names)
-        arrays = {"means": self.means, "prototypes": self.prototypes, "precision": self.precision,
-                  "background_mean": self.background_mean, "background_precision": self.background_precision}
-        values = {**logit_scores(logits), **feature_scores(features, arrays)}
+        arrays = {key: getattr(self, key) for key in ("means", "prototypes", "vim_alpha") + self.ARRAYS}
+        values = all_scores(logits, features, arrays)
         return {name: values[name] for name in names}
 
     def save(self, path: str) -> None:
@@ -236,9 +315,11 @@ class OpenSetStatistics:
         arrays = {"means": self.means.astype(np.float32), "prototypes": self.prototypes.astype(np.float32),
                   "score_names": np.array(names), "thresholds": np.array([self.thresholds[n] for n in names]),
                   "meta": np.array(json.dumps(self.meta, sort_keys=True))}
-        for key in ("precision", "background_mean", "background_precision"):
+        for key in self.ARRAYS:
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key).astype(np.float32)
+        if self.vim_alpha is not None:
+            arrays["vim_alpha"] = np.array(self.vim_alpha, dtype=np.float64)
         with atomic_file(path, "wb") as handle:
             np.savez(handle, **arrays)
 
@@ -256,8 +337,10 @@ def read_statistics(path: str) -> OpenSetStatistics:
         raise ValueError(f"cannot read open-set statistics {path!r}: {error}") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ValueError(f"{path!r} is not a version-{VERSION} {FORMAT} file")
+    alpha = float(arrays["vim_alpha"]) if "vim_alpha" in arrays else None
     return OpenSetStatistics(means, prototypes, arrays.get("precision"), thresholds, meta,
-                             arrays.get("background_mean"), arrays.get("background_precision"))
+                             **{key: arrays.get(key) for key in OpenSetStatistics.ARRAYS if key != "precision"},
+                             vim_alpha=alpha)
 
 
 def _preprocessing(setup: EvalSetup) -> dict:
@@ -314,11 +397,12 @@ def fit_open_set(setup: EvalSetup, train_items: Sequence, val_items: Sequence, l
     """
     chosen = fit_subset(train_items, max_images, setup.config.seed)
     train = collect(setup, chosen, "open-set fit (train)", progress)
-    stats = fit_feature_statistics(train["features"], train["labels"], setup.class_num)
+    stats = fit_feature_statistics(train["features"], train["labels"], setup.class_num,
+                                   head=linear_head(setup.model), logits=train["logits"])
     val = collect(setup, val_items, "open-set fit (val)", progress)
     if val["labels"].size == 0:
         raise ValueError(f"open-set fit: no readable validation image in {lists.get('val')}")
-    values = {**logit_scores(val["logits"]), **feature_scores(val["features"], stats)}
+    values = all_scores(val["logits"], val["features"], stats)
     thresholds = {name: calibrate_threshold(values[name]) for name in SCORES if name in values}
     meta = {"format": FORMAT, "version": VERSION, "keep_rate": KEEP_RATE,
             "model": {**model_fingerprint(setup.model_path), "path": os.path.abspath(setup.model_path)},
@@ -330,7 +414,8 @@ def fit_open_set(setup: EvalSetup, train_items: Sequence, val_items: Sequence, l
             "n_skipped": {"train": len(train["skipped"]), "val": len(val["skipped"])},
             "val_kept": {name: float(np.mean(values[name] <= t)) for name, t in thresholds.items()}}
     return OpenSetStatistics(stats["means"], stats["prototypes"], stats["precision"], thresholds, meta,
-                             stats["background_mean"], stats["background_precision"])
+                             **{key: stats[key] for key in OpenSetStatistics.ARRAYS if key != "precision"},
+                             vim_alpha=stats["vim_alpha"])
 
 
 def fit_and_save(setup: EvalSetup, train_list: str, val_list: str, max_images: int = MAX_FIT_IMAGES,

@@ -310,3 +310,57 @@ def test_predict_says_unknown_architecture(lists, tmp_path, capsys):
     assert "no open-set statistics" in capsys.readouterr().err
     assert predict.main(base + ["--open_set", "on"]) == 1
     assert "python eval/fit_open_set.py" in capsys.readouterr().err
+
+
+def test_knn_distance_is_the_kth_nearest_normalised_neighbour():
+    rng = np.random.default_rng(5)
+    bank = rng.normal(size=(60, 4))
+    bank /= np.linalg.norm(bank, axis=1, keepdims=True)
+    queries = rng.normal(size=(7, 4)) * 3.0                         # scale must not matter
+    got = open_set.knn_distance(queries, bank, k=5, chunk=3)
+    unit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    brute = np.sort(np.linalg.norm(unit[:, None, :] - bank[None, :, :], axis=2), axis=1)[:, 4]
+    assert got == pytest.approx(brute, abs=1e-5)
+    assert open_set.knn_distance(queries, bank[:3], k=5) == pytest.approx(
+        np.sort(np.linalg.norm(unit[:, None] - bank[None, :3], axis=2), axis=1)[:, 2], abs=1e-5)   # k capped
+
+
+def test_vim_scores_features_off_the_training_subspace_high():
+    """Training features live in a 2-D subspace of 6-D space: a feature with a component
+    outside it has a large residual, so a higher ViM score than training features."""
+    rng = np.random.default_rng(6)
+    features, labels = clusters(rng, dim=6)
+    features[:, 2:] *= 0.01                                           # the principal subspace: dims 0-1
+    weight = np.zeros((2, 6))
+    weight[0, 0], weight[1, 0] = 1.0, -1.0
+    bias = np.zeros(2)
+    logits = features @ weight.T + bias
+    stats = open_set.fit_feature_statistics(features, labels, 2, head=(weight, bias), logits=logits)
+    assert stats["vim_basis"].shape == (6, 3) and stats["vim_alpha"] > 0
+    assert np.abs(stats["vim_basis"][:2]).max() < 0.05              # residual space avoids dims 0-1
+    off = np.array([[3.0, 0, 0, 0, 0, 4.0], [-3.0, 0, 0, 4.0, 0, 0]])
+    inside = np.array([[3.0, 0, 0, 0, 0, 0], [-3.0, 0, 0, 0, 0, 0]])
+    values = open_set.all_scores(np.r_[inside, off] @ weight.T, np.r_[inside, off], stats)
+    training = open_set.all_scores(logits, features, stats)
+    assert set(values) >= {"knn", "vim"}
+    assert values["vim"][2:].min() > training["vim"].max() >= values["vim"][:2].max() - 1e-6
+    assert values["knn"][2:].min() > values["knn"][:2].max()
+
+
+def test_knn_and_vim_survive_a_save(tmp_path):
+    rng = np.random.default_rng(7)
+    features, labels = clusters(rng)
+    weight, bias = rng.normal(size=(2, 6)), rng.normal(size=2)
+    fitted = open_set.fit_feature_statistics(features, labels, 2, head=(weight, bias), logits=features @ weight.T + bias)
+    stats = open_set.OpenSetStatistics(fitted["means"], fitted["prototypes"], fitted["precision"],
+                                       {"msp": 0.2, "knn": 0.5, "vim": 1.0},
+                                       {"format": open_set.FORMAT, "version": open_set.VERSION},
+                                       knn_bank=fitted["knn_bank"], vim_origin=fitted["vim_origin"],
+                                       vim_basis=fitted["vim_basis"], vim_alpha=fitted["vim_alpha"])
+    path = str(tmp_path / "m.openset.npz")
+    stats.save(path)
+    back = open_set.read_statistics(path)
+    assert back.score_names == ["msp", "knn", "vim"] and back.vim_alpha == pytest.approx(stats.vim_alpha)
+    logits = features[:4] @ weight.T + bias
+    for name, values in stats.scores(logits, features[:4]).items():
+        assert back.scores(logits, features[:4])[name] == pytest.approx(values, rel=1e-4, abs=1e-5), name
