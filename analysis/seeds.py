@@ -7,6 +7,7 @@ deviation and min-max per method and column; ``compare`` tests a difference of t
 means with Welch's t-test (unequal variances), the question being whether the difference
 exceeds the seed-to-seed spread.
 """
+import csv
 import json
 import math
 import os
@@ -45,6 +46,10 @@ LISTS = (("closed", "toy_test.txt"), ("cross-seed", "toy_test_cross_seed.txt"),
 ACCURACY_COLUMNS = tuple(name for name, _ in LISTS if name != "unseen-arch")
 OPEN_SET_METRICS = ("auroc", "fpr95", "oscr")
 
+# unseen families: the open-set score is selected on the validation unknowns and reported on the
+# test unknowns, never on the images it was chosen with (the toy zoo has these two)
+VAL_UNKNOWN, TEST_UNKNOWN = "stylegan2", "resizeblur"
+
 # the paper's claims as pairs of methods: (claim, the method that should be better, the other)
 CLAIMS = (
     ("pre-training on image transformations helps", "DNA-Det", "no_pretrain"),
@@ -77,7 +82,67 @@ def run_row(results: dict, method_name: str, seed: int) -> dict:
     missing = [name for name in ACCURACY_COLUMNS if name not in row]
     if missing:
         raise ValueError(f"{method_name} seed {seed}: no accuracy for {', '.join(missing)} in the results")
+    row.update(family_metrics(results))
     return row
+
+
+def family_of(path: str) -> str:
+    """The generator family of a zoo image (``.../GANs/<family>/...``), else 'unknown'."""
+    parts = path.replace("\\", "/").split("/")
+    return parts[parts.index("GANs") + 1] if "GANs" in parts[:-1] else "unknown"
+
+
+def _open_csv(record: dict) -> Optional[dict]:
+    path = os.path.join(record.get("pred_dir") or "", "open_set.csv")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [row for row in reader if row]
+    return {"paths": [r[0] for r in rows], "labels": np.array([int(r[1]) for r in rows]),
+            "preds": np.array([int(r[2]) for r in rows]),
+            "scores": {name: np.array([float(r[i]) for r in rows]) for i, name in enumerate(header) if i >= 3}}
+
+
+def family_metrics(results: dict) -> dict:
+    """``<score>_<auroc|fpr95|oscr>@<family>`` (%) of every unseen family against the closed
+    list's known images, read from the two lists' ``open_set.csv`` ({} when they are missing)."""
+    from analysis.open_set_report import auroc, fpr_at_tpr, oscr
+    closed = next((r for r in results["results"] if r.get("test") == "closed" and not r.get("open_list")), None)
+    unseen = next((r for r in results["results"] if r.get("open_list")), None)
+    known, unknown = (_open_csv(closed) if closed else None), (_open_csv(unseen) if unseen else None)
+    if known is None or unknown is None:
+        return {}
+    correct = known["labels"] == known["preds"]
+    families = np.array([family_of(path) for path in unknown["paths"]])
+    out = {}
+    for score in [s for s in unknown["scores"] if s in known["scores"]]:
+        for family in sorted(set(families)):
+            values = unknown["scores"][score][families == family]
+            out[f"{score}_auroc@{family}"] = 100 * auroc(known["scores"][score], values)
+            out[f"{score}_fpr95@{family}"] = 100 * fpr_at_tpr(known["scores"][score], values)
+            out[f"{score}_oscr@{family}"] = 100 * oscr(known["scores"][score], correct, values)
+    return out
+
+
+def select_open_set(rows: Sequence[dict], method_name: str, val: str = VAL_UNKNOWN,
+                    test: str = TEST_UNKNOWN) -> Optional[dict]:
+    """The score with the best mean AUROC on the validation-unknown family ``val`` over the
+    method's seeds, and its AUROC / FPR95 / OSCR on the test-unknown family ``test`` (summaries),
+    next to MSP's; None when the rows lack per-family metrics."""
+    runs = [r for r in rows if r["method"] == method_name]
+    scores = [key.split("_auroc@")[0] for key in (runs[0] if runs else {}) if key.endswith(f"_auroc@{val}")]
+    scores = [s for s in scores if all(f"{s}_auroc@{val}" in r and f"{s}_auroc@{test}" in r for r in runs)]
+    if not runs or not scores:
+        return None
+    val_auroc = {s: float(np.mean([r[f"{s}_auroc@{val}"] for r in runs])) for s in scores}
+    chosen = max(scores, key=lambda s: val_auroc[s])
+    report = {s: {m: summary([r[f"{s}_{m}@{test}"] for r in runs]) for m in OPEN_SET_METRICS}
+              for s in {chosen, "msp"} if s in scores}
+    above = all(r[f"{chosen}_auroc@{test}"] > r[f"msp_auroc@{test}"] for r in runs) if "msp" in scores else None
+    return {"method": method_name, "val_family": val, "test_family": test, "val_auroc": val_auroc,
+            "selected": chosen, "test": report, "above_msp_every_seed": above, "n": len(runs)}
 
 
 def columns(rows: Sequence[dict]) -> List[str]:
@@ -135,22 +200,46 @@ def _cell(s: dict) -> str:
     return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]"
 
 
+def _table(rows: Sequence[dict], table: dict, order: List[str], cols: List[str]) -> List[str]:
+    lines = ["| method | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for name in order:
+        present = [table[name][c]["n"] for c in cols if c in table[name]]
+        if present:
+            lines.append(f"| {name} | {max(present)} | " + " | ".join(
+                _cell(table[name][c]) if c in table[name] else "-" for c in cols) + " |")
+    return lines
+
+
 def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
              fingerprint: str = "") -> str:
-    """The report: per-method mean ± sd [min-max] (n), per-seed rows, and the claims' tests."""
+    """The report: accuracy per method as mean ± sd [min-max] (n), the pooled open-set AUROC of
+    every score, the open-set score selected on the validation unknowns and its test-unknown
+    metrics, Welch's tests of the paper's claims, and the per-seed accuracies."""
     table = aggregate(rows)
-    cols = columns(rows)
     order = [m for m in METHOD_NAMES if m in table] + sorted(m for m in table if m not in METHOD_NAMES)
     lines = [f"# {title}", "", f"Made by: `{command}`", ""]
     if fingerprint:
-        lines += [f"Toy zoo fingerprint (manifest): `{fingerprint}`", ""]
-    lines += ["Accuracy and open-set metrics in %: mean ± sample standard deviation [min-max] over "
-              "the seeds (n).", "", "| method | n | " + " | ".join(cols) + " |",
-              "|---|---|" + "---|" * len(cols)]
-    for name in order:
-        n = max(s["n"] for s in table[name].values())
-        lines.append(f"| {name} | {n} | " + " | ".join(_cell(table[name][c]) if c in table[name] else "-"
-                                                     for c in cols) + " |")
+        lines += [f"Toy zoo fingerprint: `{fingerprint}`", ""]
+    lines += ["Accuracy in %: mean ± sample standard deviation [min-max] over the seeds (n).", ""]
+    lines += _table(rows, table, order, list(ACCURACY_COLUMNS))
+    pooled = [c for c in columns(rows) if c.endswith("_auroc")]
+    if pooled:
+        lines += ["", "## Open set: AUROC (%) of each unknown score on the whole unseen-architecture list", "",
+                  "Both unseen families pooled; for reading only: the score is selected in the next table, "
+                  "on validation unknowns.", ""] + _table(rows, table, order, pooled)
+    selections = [s for s in (select_open_set(rows, name) for name in order) if s]
+    if selections:
+        first = selections[0]
+        lines += ["", f"## Open set, selected honestly: score chosen on the {first['val_family']} images "
+                      f"(validation unknowns), reported on the {first['test_family']} images (test unknowns)", "",
+                  "| method | n | selected score (its validation AUROC) | test AUROC | test FPR95 | test OSCR | "
+                  "MSP test AUROC | selected above MSP on every seed |", "|---|---|---|---|---|---|---|---|"]
+        for s in selections:
+            chosen, msp = s["test"][s["selected"]], s["test"].get("msp")
+            lines.append(f"| {s['method']} | {s['n']} | {s['selected']} ({s['val_auroc'][s['selected']]:.1f}) | "
+                         f"{_cell(chosen['auroc'])} | {_cell(chosen['fpr95'])} | {_cell(chosen['oscr'])} | "
+                         f"{_cell(msp['auroc']) if msp else '-'} | "
+                         f"{'-' if s['above_msp_every_seed'] is None else 'yes' if s['above_msp_every_seed'] else 'no'} |")
     tests = [result for claim in claims for column in ACCURACY_COLUMNS
              for result in [compare(rows, claim[1], claim[2], column)] if result]
     if tests:
@@ -167,7 +256,9 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
                     lines.append(f"| {claim} ({better} vs {other}, n {result['n'][0]}/{result['n'][1]}) | "
                                  f"{column} | {result['diff']:+.1f} | [{result['low']:+.1f}, {result['high']:+.1f}] | "
                                  f"{result['p']:.3f} | {verdict} |")
-    lines += ["", "## Per seed", "", "| method | seed | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    cols = list(ACCURACY_COLUMNS)
+    lines += ["", "## Per seed (accuracy %; every metric of every run is in the .csv and .json)", "",
+              "| method | seed | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for row in sorted(rows, key=lambda r: (order.index(r["method"]), r["seed"])):
         lines.append(f"| {row['method']} | {row['seed']} | " +
                      " | ".join(f"{row[c]:.1f}" if c in row else "-" for c in cols) + " |")
@@ -188,8 +279,10 @@ def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fing
     claims = [result for _, better, other in CLAIMS for column in ACCURACY_COLUMNS
               for result in [compare(rows, better, other, column)] if result]
     with atomic_file(stem + ".json") as handle:
+        selections = [s for s in (select_open_set(rows, name) for name in sorted({r["method"] for r in rows})) if s]
         json.dump({"command": command, "title": title, "fingerprint": fingerprint, "runs": list(rows),
-                   "aggregate": aggregate(rows), "claims": claims}, handle, indent=1)
+                   "aggregate": aggregate(rows), "claims": claims, "open_set_selection": selections},
+                  handle, indent=1)
 
 
 def read_rows(folder: str) -> List[dict]:

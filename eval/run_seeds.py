@@ -43,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=1, help="trainings side by side (default 1)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-2 overrides")
     parser.add_argument("--pre_set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-1 overrides")
+    parser.add_argument("--rescore", action="store_true",
+                        help="recompute the rows of finished runs from their saved cross-test outputs (no training)")
     args = parser.parse_args(argv)
     if args.parallel < 1 or min(args.seeds) < 0:
         parser.error("--parallel must be >= 1 and seeds >= 0")
@@ -113,6 +115,16 @@ class Runner:
         return row
 
 
+def rescore(rows_dir: str) -> None:
+    """Rewrite every finished run's row from its cross-test results.json and prediction files."""
+    for row in read_rows(rows_dir):
+        name, seed = row["method"], row["seed"]
+        with open(os.path.join(rows_dir, f"{name}_s{seed}_cross_test", "results.json"), encoding="utf-8") as handle:
+            fresh = run_row(json.load(handle), name, seed)
+        with atomic_file(os.path.join(rows_dir, f"{name}_s{seed}.json")) as handle:
+            json.dump({**fresh, "minutes": row.get("minutes")}, handle, indent=1)
+
+
 def prepare_data(args) -> None:
     """The zoo (built once) and its lists."""
     if not os.path.exists(os.path.join(args.zoo, "manifest.json")):
@@ -133,6 +145,8 @@ def main(argv=None) -> int:
     except (subprocess.CalledProcessError, ValueError) as error:
         print(f"error: preparing the zoo and its lists failed: {error}", file=sys.stderr)
         return 1
+    if args.rescore:
+        rescore(runner.rows_dir)
     finished = {(r["method"], r["seed"]) for r in read_rows(runner.rows_dir)}
     todo = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) not in finished]
     runner.say(f"{len(finished)} run(s) already finished in {runner.rows_dir}; {len(todo)} to go, "

@@ -106,6 +106,8 @@ def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
     for row in rows.values():
         assert all(0 <= row[c] <= 100 for c in seeds.ACCURACY_COLUMNS)
         assert any(key.endswith("_auroc") for key in row)
+        # per unseen family, from the saved open_set.csv files
+        assert {"msp_auroc@stylegan2", "msp_auroc@resizeblur", "knn_auroc@resizeblur", "vim_oscr@stylegan2"} <= set(row)
     stage1 = data / "pretrain_train" / "models" / "pretrain_val" / "toy_pretrain" / "run_tiny_s0"
     assert (stage1 / "model.pth").exists() and (stage1 / "finished").exists()
     table = open(out + ".md").read()
@@ -116,6 +118,12 @@ def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
     assert f"Toy zoo fingerprint (its manifest.json; zoos built on other CPUs differ): {manifest['fingerprint']}" in cross
     printed = capsys.readouterr().out
     assert "DNA-Det seed 0: done in" in printed and "tables:" in printed
+    row_file = data / "seeds" / "tiny" / "no_pretrain_s0.json"
+    stripped = {k: v for k, v in json.loads(row_file.read_text()).items() if "@" not in k}
+    row_file.write_text(json.dumps(stripped))
+    assert run_seeds.main(argv + ["--rescore"]) == 0                # nothing retrained, rows recomputed
+    assert "msp_auroc@resizeblur" in json.loads(row_file.read_text())
+    assert "0 to go" in capsys.readouterr().out
 
 
 def test_tree_fingerprint_changes_with_any_byte(tmp_path):
@@ -146,3 +154,22 @@ def test_seed_spread_places_a_run_against_the_table(tmp_path, capsys):
     assert "cross-seed                50.0" in out
     assert spread.main(["--results", "x.json", "--table", str(tmp_path / "none.json")]) == 0
     assert "no multi-seed table" in capsys.readouterr().out
+
+
+def test_open_set_score_is_selected_on_validation_unknowns_only():
+    """'knn' is best on the validation family, 'energy' on the test family: the selection must
+    take knn (it never looks at the test family) and report its test numbers next to MSP's."""
+    rows = []
+    for seed in range(3):
+        row = {"method": "DNA-Det", "seed": seed, **{c: 90.0 for c in seeds.ACCURACY_COLUMNS}}
+        for score, val, test in (("msp", 60, 55), ("energy", 70, 99), ("knn", 90, 65 + seed)):
+            row.update({f"{score}_auroc@stylegan2": val + seed, f"{score}_auroc@resizeblur": test,
+                        f"{score}_fpr95@resizeblur": 50.0, f"{score}_oscr@resizeblur": 40.0})
+        rows.append(row)
+    chosen = seeds.select_open_set(rows, "DNA-Det")
+    assert chosen["selected"] == "knn" and chosen["val_auroc"]["knn"] == 91.0
+    assert chosen["test"]["knn"]["auroc"]["mean"] == 66.0 and chosen["test"]["msp"]["auroc"]["mean"] == 55.0
+    assert chosen["above_msp_every_seed"] is True
+    text = seeds.markdown(rows, "cmd", "T")
+    assert "| DNA-Det | 3 | knn (91.0) | 66.0 ± 1.0 [65.0-67.0] |" in text
+    assert seeds.select_open_set([{"method": "x", "seed": 0}], "x") is None
