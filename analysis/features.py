@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from configs import generic_class_names
 from data.atomic import atomic_file
 from data.annotations import read_annotations
 from data.datasets import WholeImageDataset
@@ -221,12 +222,12 @@ def resolve_class_names(class_num: int, legend: Optional[Sequence[str]], model_i
                              f"classes; give one name per class")
         return list(legend)
     names = list(model_info.get("class_names") or [])
-    generic = names == [f"class_{k}" for k in range(class_num)]
+    generic = names == generic_class_names(class_num)
     if len(names) == class_num and not generic:
         return names
     if len(config.class_names) == class_num:
         return list(config.class_names)
-    return [f"class_{k}" for k in range(class_num)]
+    return generic_class_names(class_num)
 
 
 def run_tsne(models: Sequence[tuple], list_path: str, config, device: torch.device, out_dir: str,

@@ -23,12 +23,11 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from engine.open_set import (FIT_COMMAND, LOGIT_SCORES, KEEP_RATE, OpenSetStatistics,
+from engine.open_set import (FIT_COMMAND, LOGIT_SCORES, KEEP_RATE, MODES, OpenSetStatistics,
                              calibrate_threshold, load_statistics, logit_scores, model_fingerprint,
                              statistics_path)
 from engine.inference import EvalSetup
 
-MODES = ("auto", "on", "off")
 
 
 @dataclasses.dataclass

@@ -33,8 +33,8 @@ def resolve_open_set(setup: EvalSetup, mode: str,
     auto without ``MODEL.openset.npz`` answers closed-set (with a note naming the command
     that makes the file); on without it, and a stale file in any mode, are errors.
     """
-    if mode not in ("auto", "on", "off"):
-        raise ValueError(f"--open_set must be auto, on or off, got {mode!r}")
+    if mode not in open_set.MODES:
+        raise ValueError(f"--open_set must be one of {open_set.MODES}, got {mode!r}")
     path = open_set.statistics_path(setup.model_path)
     if mode == "off":
         return None, score, ""

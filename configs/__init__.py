@@ -91,6 +91,9 @@ def validate(config: Config) -> Config:
     if len(config.class_names) not in (0, config.class_num):
         raise ValueError(f"class_names has {len(config.class_names)} names but class_num is "
                          f"{config.class_num}; give one name per class (or none)")
+    if config.whole_image and config.use_contrastive:
+        raise ValueError("whole_image = True trains on one view per image, which leaves the contrastive "
+                         "loss nothing to contrast; set use_contrastive = False as well")
     if not config.whole_image and config.multi_size > (config.second_resize_size or config.resize_size):
         raise ValueError(f"multi_size {config.multi_size} is larger than the resized image")
     for key, value in dataclasses.asdict(config).items():
@@ -137,9 +140,14 @@ def load_config(name: str, overrides: Optional[Iterable[str]] = None) -> Config:
     values.update(command_line)
     if "class_names" not in command_line and len(values["class_names"]) not in (0, values["class_num"]):
         # class_num changed but no names given: fall back to generic names
-        values["class_names"] = tuple(f"class_{k}" for k in range(values["class_num"]))
+        values["class_names"] = tuple(generic_class_names(values["class_num"]))
     config = Config(**values)
     return validate(config)
+
+
+def generic_class_names(class_num: int) -> list:
+    """``class_0 .. class_{K-1}``: the names of classes nobody named."""
+    return [f"class_{k}" for k in range(class_num)]
 
 
 def config_to_dict(config: Config) -> dict:

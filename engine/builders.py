@@ -199,7 +199,7 @@ class TrainModel(torch.nn.Module):
         super().__init__()
         backbone = build_model(config.method, config.class_num, width=config.width,
                                dropout=config.dropout, input_filter=config.input_filter)
-        self.use_contrastive = config.use_contrastive and not config.whole_image
+        self.use_contrastive = config.use_contrastive      # validate() refuses it with whole_image
         self.net = ContrastiveModel(backbone, config.proj_dim) if self.use_contrastive else backbone
         self.loss_weights = AutomaticWeightedLoss(2) if self.use_contrastive else None
 

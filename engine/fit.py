@@ -7,7 +7,7 @@ import time
 import torch
 
 from data.atomic import atomic_file
-from configs import config_to_dict
+from configs import config_to_dict, generic_class_names
 from configs.base import Config
 from data.preprocess import final_size
 from data.transforms import pretrain_transforms, transform_families
@@ -49,7 +49,7 @@ def _class_names(job: TrainJob, transforms) -> list:
     if job.stage == "pretrain":
         return [name for name, _ in transforms]
     names = list(job.config.class_names)
-    return names if len(names) == job.config.class_num else [f"class_{k}" for k in range(job.config.class_num)]
+    return names if len(names) == job.config.class_num else generic_class_names(job.config.class_num)
 
 
 def _weights_info(job: TrainJob, class_names: list) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from configs import load_config
+from configs import generic_class_names, load_config
 from configs.base import Config
 from data.datasets import WholeImageDataset
 from data.image_io import ImageLoadError, load_rgb
@@ -68,8 +68,7 @@ class EvalSetup:
 
 
 def _has_names(names, class_num: int) -> bool:
-    generic = [f"class_{k}" for k in range(class_num)]
-    return bool(names) and len(names) == class_num and list(names) != generic
+    return bool(names) and len(names) == class_num and list(names) != generic_class_names(class_num)
 
 
 def load_eval_setup(model_path: str, config_name: Optional[str] = None,
@@ -102,7 +101,7 @@ def load_eval_setup(model_path: str, config_name: Optional[str] = None,
     elif _has_names(config.class_names, config.class_num):
         names = list(config.class_names)
     else:
-        names = [f"class_{k}" for k in range(config.class_num)]
+        names = generic_class_names(config.class_num)
     device_name = device if device != "auto" else config.device
     torch_device = resolve_device(device_name)
     return EvalSetup(model.to(torch_device), config, names, torch_device, model_path, pipeline, notes)

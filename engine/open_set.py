@@ -51,6 +51,7 @@ SCORES = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine", "knn
 # the default score: the first of these the statistics hold (best measured first, README)
 PREFERRED_SCORES = ("relative_mahalanobis", "mahalanobis", "energy")
 LOGIT_SCORES = ("msp", "energy")
+MODES = ("auto", "on", "off")   # --open_set: with statistics when present / required / never
 KEEP_RATE = 0.95
 MAX_MAHALANOBIS_DIM = 2048      # a D x D precision beyond this is not "small" (the DCT baseline)
 MAX_FIT_IMAGES = 10000          # training images for the class means (seeded, per-class share)

@@ -29,7 +29,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_model_arguments  # noqa: E402
-from engine.open_set import SCORES  # noqa: E402
+from engine.open_set import MODES, SCORES  # noqa: E402
 from analysis.cross_test import run_cross_test  # noqa: E402
 from engine.inference import load_eval_setup, parse_methods  # noqa: E402
 from analysis.reports import results_markdown, write_results  # noqa: E402
@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test_data_paths", nargs="+", required=True, help="annotation lists X.txt")
     parser.add_argument("--out_dir", default=None, help="tables and confusion PNGs (default MODEL_DIR/cross_test)")
     parser.add_argument("--reuse", action="store_true", help="reuse X/pred/ files made by the same model")
-    parser.add_argument("--open_set", default="auto", choices=("auto", "on", "off"),
+    parser.add_argument("--open_set", default="auto", choices=MODES,
                         help="auto: when MODEL.openset.npz exists or a -1 list is given (default)")
     parser.add_argument("--open_set_scores", nargs="+", default=None, choices=SCORES,
                         help="unknown scores to report (default: all in MODEL.openset.npz)")

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from analysis.prediction import (CsvSink, format_record, iter_image_paths, predict_paths,  # noqa: E402
                                  resolve_open_set)
-from engine.open_set import PREFERRED_SCORES, SCORES  # noqa: E402
+from engine.open_set import MODES, PREFERRED_SCORES, SCORES  # noqa: E402
 from data.atomic import atomic_file  # noqa: E402
 
 DEFAULT_SCORE = "auto"     # the first of engine.open_set.PREFERRED_SCORES the statistics hold
@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="write all predictions to this JSON file")
     parser.add_argument("--csv", default=None, help="write all predictions to this CSV file")
     parser.add_argument("--batch_size", type=int, default=32, help="images per forward pass")
-    parser.add_argument("--open_set", default="auto", choices=("auto", "on", "off"),
+    parser.add_argument("--open_set", default="auto", choices=MODES,
                         help="answer 'unknown architecture' above the calibrated threshold: auto (when "
                              "MODEL.openset.npz exists, default), on (required), off (closed set)")
     parser.add_argument("--open_set_score", default=DEFAULT_SCORE, choices=("auto",) + SCORES,

@@ -63,7 +63,21 @@ def test_class_names_follow_class_num_unless_given():
         load_config("toy", ["class_num=3", "class_names=a,b"])
 
 
-def test_every_key_has_a_default():
-    assert {"seed", "batch_size", "num_workers", "class_num", "crop_size", "resize_size",
-            "second_resize_size", "multi_size", "temperature", "metric", "max_epochs",
-            "early_stop_bar", "save_interval", "learning_rate"} <= set(valid_keys())
+def test_every_numeric_key_has_a_checked_range():
+    """A new int or float setting must say which values can work (configs.RANGES), so that
+    ``--set key=0`` or ``nan`` is refused by name instead of failing later."""
+    import dataclasses
+    from configs import RANGES
+    from configs.base import Config
+    numeric = {f.name for f in dataclasses.fields(Config) if f.type in (int, float, "int", "float")}
+    assert numeric and numeric == set(RANGES), numeric ^ set(RANGES)
+
+
+def test_whole_image_with_the_contrastive_loss_is_refused():
+    """One view per image leaves SupCon nothing to contrast: the combination is an error, not a
+    silent drop of the loss; the whole-image baselines set use_contrastive = False."""
+    with pytest.raises(ValueError, match="whole_image = True trains on one view per image"):
+        load_config("toy", ["whole_image=true"])
+    for name in ("toy_ce_only", "toy_attnet", "toy_dct"):
+        config = load_config(name)
+        assert config.whole_image and not config.use_contrastive

@@ -269,5 +269,5 @@ def test_training_fits_open_set_statistics(trained):
     assert stats.meta["model"]["sha1"] == model_fingerprint(model)["sha1"]
     assert (stats.meta["n_train"], stats.meta["n_val"]) == (18, 9) and stats.means.shape == (3, 64)
     assert stats.meta["train_list"].endswith("toy_train.txt") and stats.meta["val_list"].endswith("toy_val.txt")
-    assert stats.score_names == ["msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine"]
+    assert stats.score_names == ["msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine", "knn", "vim"]
     assert all(kept >= 0.95 for kept in stats.meta["val_kept"].values())

@@ -14,11 +14,11 @@ from collections import defaultdict
 import warnings
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from data.annotations import write_annotations
+from data.annotations import UNKNOWN_LABEL, write_annotations
 
 from .collect import find_duplicates, seeded_subset, split_by_fractions, stable_rng
 from .in_the_wild import in_the_wild_plans
-from .plan import UNKNOWN_LABEL, Plan, cross_list_path, split_list_path, unseen_list_path
+from .plan import Plan, cross_list_path, split_list_path, unseen_list_path
 from .real_layout import real_layout_plans
 from .report import GenerationReport, format_report
 from .sources import SourceReader

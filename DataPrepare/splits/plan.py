@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 CROSS_KINDS = ("seed", "loss", "finetune", "dataset")
-UNKNOWN_LABEL = -1  # label of an image whose architecture is none of the known classes
 TRAIN_VAL_TEST = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 
 

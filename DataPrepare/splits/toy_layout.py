@@ -21,7 +21,9 @@ training crops) is in no list at all.
 import os
 from typing import List, Optional
 
-from .plan import UNKNOWN_LABEL, Plan, Source
+from data.annotations import UNKNOWN_LABEL
+
+from .plan import Plan, Source
 
 ARCHS = ("dcgan", "progan", "bilinear", "subpixel")
 UNSEEN_ARCHS = ("stylegan2", "resizeblur")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from data.atomic import atomic_file
 from data.tree_hash import tree_fingerprint
 
 from . import storage
@@ -267,8 +268,8 @@ def export_photos(out: str, photos: dict) -> None:
             stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in photo.name)
             path = os.path.join(folder, f"{stem}.png")
             if not os.path.exists(path):
-                photo.image.save(path + ".tmp.png")
-                os.replace(path + ".tmp.png", path)
+                with atomic_file(path, "wb") as handle:
+                    photo.image.save(handle, format="PNG")
 
 
 def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dict = None,

@@ -24,8 +24,9 @@ from torch import nn
 from .decoders import BilinearDecoder, DCGANDecoder, ProGANDecoder, SubpixelConv, SubpixelDecoder
 from .unseen import ResizeBlurDecoder, StyleGAN2Decoder
 
+from data.annotations import UNKNOWN_LABEL
+
 IMAGE_SIZE = 64
-UNKNOWN_LABEL = -1
 
 DECODERS = {
     "dcgan": DCGANDecoder,

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from data.atomic import atomic_file, atomic_write
+
 DONE_MARKER = ".done"
 
 
@@ -72,12 +74,10 @@ def save_row_grid(path: str, rows: list, names: list, label_width: int = 120) ->
 
 
 def write_json_atomic(path: str, payload: dict) -> None:
-    """Write JSON through a temporary file and os.replace, so readers never see half a file."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as handle:
+    """Write JSON through ``data.atomic``, so readers never see half a file."""
+    with atomic_file(path) as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")
-    os.replace(temporary, path)
 
 
 def read_json(path: str) -> dict:
@@ -86,11 +86,8 @@ def read_json(path: str) -> dict:
 
 
 def save_state_atomic(path: str, state_dict: dict) -> None:
-    """torch.save a plain state_dict through a temporary file and os.replace."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.tmp"
-    torch.save(state_dict, temporary)
-    os.replace(temporary, path)
+    """torch.save a plain state_dict through ``data.atomic``."""
+    atomic_write(path, lambda temporary: torch.save(state_dict, temporary))
 
 
 def load_state(path: str) -> dict:
