@@ -118,6 +118,7 @@ def trained_runs(tmp_path_factory):
 
 @pytest.mark.parametrize("config_name,method", [("toy_ce_only", "ce_only"), ("toy_attnet", "attnet"),
                                                 ("toy_dct", "dct"), ("toy_no_contrastive", "dnadet")])
+@pytest.mark.slow
 def test_each_config_trains_and_evaluates(trained_runs, config_name, method):
     root, runs = trained_runs
     model = load_model(os.path.join(runs[config_name], "model.pth"))

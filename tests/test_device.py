@@ -140,6 +140,7 @@ def _cpp_compiler():
     return shutil.which(str(command).split()[0])
 
 
+@pytest.mark.slow
 def test_compiled_backbone_trains_one_step_like_eager():
     """torch.compile of the backbone (inductor, CPU): one step, same losses as eager, same keys.
 
@@ -211,6 +212,7 @@ def test_benchmark_prints_bf16_speedup(capsys):
     assert not any(line.startswith("released-style") for line in lines)      # data part not asked for
 
 
+@pytest.mark.slow
 def test_gpu_check_stops_at_once_without_cuda(tmp_path):
     """script/gpu_check.sh (POSIX sh) refuses to start, with the reason, when CUDA is absent."""
     import subprocess

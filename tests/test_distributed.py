@@ -32,6 +32,8 @@ from engine.distributed import DistContext  # noqa: E402
 from engine.trainer import training_step  # noqa: E402
 from models import SupConLoss, recalibrate_batchnorm  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 GRAD_OVERRIDES = ["width=4", "class_num=3", "batch_size=4", "crop_size=16", "resize_size=16",
                   "multi_size=16", "crop_num=2", "num_workers=0", "amp=off"]   # fp32: compared to 1e-4
 

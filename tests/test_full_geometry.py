@@ -23,6 +23,8 @@ from engine.trainer import training_step
 from models import SupConLoss
 from test_model import RELEASED_SHAPES
 
+pytestmark = pytest.mark.slow
+
 CPU = torch.device("cpu")
 ONE_ITEM = ["batch_size=1", "val_batch_size=1", "num_workers=0", "iters_per_epoch=1",
             "pretrain_val_per_class=1"]

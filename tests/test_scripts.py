@@ -1,9 +1,12 @@
 """Shell recipes: script/run_compare.sh's method selection, script/install.sh's handling of an installed torch."""
 import os
+
+import pytest
 import pathlib
 import subprocess
 
 from conftest import TINY_OVERRIDES
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -20,6 +23,7 @@ def test_run_compare_rejects_an_unknown_method(tmp_path):
     assert not (tmp_path / "zoo").exists()                 # refused before building anything
 
 
+@pytest.mark.slow
 def test_run_compare_trains_and_tables_only_the_chosen_methods(tiny_zoo, tmp_path):
     zoo, _, _ = tiny_zoo
     out, data = tmp_path / "out", tmp_path / "data"

@@ -9,6 +9,7 @@ from analysis import seeds
 from data.tree_hash import tree_fingerprint
 from conftest import TINY_OVERRIDES, load_script
 
+
 run_seeds = load_script("eval", "run_seeds")
 
 
@@ -94,15 +95,16 @@ def test_resume_never_retrains_a_finished_seed(tmp_path, monkeypatch, capsys):
     assert open(out + ".csv").readline().startswith("# python eval/run_seeds.py")
 
 
+@pytest.mark.slow
 def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
     zoo, _, _ = tiny_zoo
     data, out = tmp_path / "data", str(tmp_path / "table")
-    argv = ["--methods", "DNA-Det", "no_pretrain", "--seeds", "0", "--tag", "tiny", "--out", out,
+    argv = ["--methods", "DNA-Det", "--seeds", "0", "--tag", "tiny", "--out", out,
             "--zoo", str(zoo), "--data", str(data), "--device", "cpu",
             "--set", *TINY_OVERRIDES, "--pre_set", *TINY_OVERRIDES, "class_num=170"]
     assert run_seeds.main(argv) == 0, capsys.readouterr()
     rows = {r["method"]: r for r in seeds.read_rows(str(data / "seeds" / "tiny"))}
-    assert set(rows) == {"DNA-Det", "no_pretrain"}
+    assert set(rows) == {"DNA-Det"}
     for row in rows.values():
         assert all(0 <= row[c] <= 100 for c in seeds.ACCURACY_COLUMNS)
         assert any(key.endswith("_auroc") for key in row)
@@ -118,7 +120,7 @@ def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
     assert f"Toy zoo fingerprint (its manifest.json; zoos built on other CPUs differ): {manifest['fingerprint']}" in cross
     printed = capsys.readouterr().out
     assert "DNA-Det seed 0: done in" in printed and "tables:" in printed
-    row_file = data / "seeds" / "tiny" / "no_pretrain_s0.json"
+    row_file = data / "seeds" / "tiny" / "DNA-Det_s0.json"
     stripped = {k: v for k, v in json.loads(row_file.read_text()).items() if "@" not in k}
     row_file.write_text(json.dumps(stripped))
     assert run_seeds.main(argv + ["--rescore"]) == 0                # nothing retrained, rows recomputed

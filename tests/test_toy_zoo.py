@@ -115,6 +115,7 @@ def test_reconstructions_are_of_held_out_real_crops(zoo):
     assert entry["psnr_db_after_lowpass"] >= entry["psnr_db"]  # the transfer only removes low-frequency error
 
 
+@pytest.mark.slow
 def test_rebuild_is_cached(zoo):
     out, manifest, first_seconds = zoo
     before = _digest(out)
@@ -124,6 +125,7 @@ def test_rebuild_is_cached(zoo):
     assert again["sources"] == manifest["sources"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names, workers", [(["subpixel/B_seed0"], 1), (["dcgan/A_seed0", "dcgan/ft_C"], 2)])
 def test_interrupted_sources_are_rebuilt_identically(zoo, names, workers):
     """Unfinished sources are rebuilt byte for byte, in process or by worker processes
@@ -139,6 +141,7 @@ def test_interrupted_sources_are_rebuilt_identically(zoo, names, workers):
     assert _digest(out) == before
 
 
+@pytest.mark.slow
 def test_whole_tiny_zoo_is_deterministic_across_workers(zoo, tmp_path):
     """A second build from scratch, with two worker processes, gives the same bytes."""
     out, _, _ = zoo
@@ -153,6 +156,7 @@ def test_other_seed_in_same_folder_is_refused(zoo):
 
 
 # ---------------------------------------------------------------- content-shortcut audit
+@pytest.mark.slow
 def test_audit_of_tiny_zoo_is_an_accuracy(zoo):
     out, manifest, _ = zoo
     result = audit_zoo(str(out))
@@ -328,6 +332,7 @@ def _cli():
     return cli
 
 
+@pytest.mark.slow
 def test_cli_runs_on_cached_zoo_and_audits(zoo, capsys, tmp_path):
     out, _, _ = zoo
     cli = _cli()

@@ -26,6 +26,7 @@ def run_dir(root, run_id="1", collections=("toy_train", "toy_val"), config="toy"
     return os.path.join(root, collections[0], "models", collections[1], config, f"run_{run_id}")
 
 
+@pytest.mark.slow
 def test_two_stages_end_to_end(collections):
     assert run_main(collections, "--pretrain", config="toy_pretrain", collections=("pre_train", "pre_val"),
                     overrides=TINY_OVERRIDES) == 0
@@ -115,6 +116,7 @@ def test_training_variants_run(collections, method_overrides):
     assert run_main(collections, overrides=STAGE2 + ["max_epochs=1"] + method_overrides) == 0
 
 
+@pytest.mark.slow
 def test_help_documents_every_flag():
     text = subprocess.run([sys.executable, "main.py", "--help"], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
