@@ -261,6 +261,10 @@ def run_benchmark(config: Config, items: list, device: torch.device, settings: B
     if device.type == "cuda":
         notes.append(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2 ** 30:.2f} GiB "
                      f"(torch.cuda.max_memory_allocated, whole benchmark)")
+    else:
+        import resource                  # Linux reports ru_maxrss in KiB
+        notes.append(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20:.2f} GiB "
+                     f"(maximum resident set of this process, whole benchmark; loader workers not counted)")
     return results
 
 

@@ -231,6 +231,10 @@ def test_benchmark_cli_runs_and_ends_with_speedup(capsys):
     assert any(line.startswith("released-style") for line in lines)
     assert any(line.startswith("model only") for line in lines)
     assert lines[-1].startswith("speedup: ") and float(lines[-1].split()[1]) > 0
+    peak = [line for line in lines if line.startswith("peak memory: ")]
+    assert len(peak) == 1 and 0.05 < float(peak[0].split()[2]) < 24          # GiB, this process
+    training = [line for line in lines if line.startswith("training speedup: ")]
+    assert len(training) == 1 and float(training[0].split()[2]) > 0
     assert entry.main(["--parts", "gpu"]) == 1
     assert capsys.readouterr().err.startswith("error: --parts")
 
