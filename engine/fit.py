@@ -176,8 +176,8 @@ def _train(job, config, run, dist) -> dict:
                                                        scaler, epoch, run, dist, state["global_step"])
         # every rank recalibrates on the same batches (no collective), so all hold the same
         # BatchNorm statistics and none waits in a SyncBatchNorm for rank 0's validation
-        recalibrated = recalibrate_on_training_batches(job, DistContext.unwrap(model).backbone,
-                                                       train_set, epoch)
+        recalibrated = recalibrate_on_training_batches(job, DistContext.unwrap(model).backbone, train_set,
+                                                       epoch, loader=loader if dist.world_size == 1 else None)
         failed = False
         if dist.is_main:
             try:

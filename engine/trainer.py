@@ -149,17 +149,23 @@ def _check_finite(finite: torch.Tensor, dist: DistContext, epoch: int, first: in
             f"Lower learning_rate or use amp=off/bf16, then resume with --resume")
 
 
-def recalibrate_on_training_batches(job: TrainJob, backbone, train_set, epoch: int) -> int:
+def recalibrate_on_training_batches(job: TrainJob, backbone, train_set, epoch: int, loader=None) -> int:
     """Precise BatchNorm before validation: recompute the running statistics of ``backbone``
     over the first ``bn_recalibrate_batches`` batches of epoch ``epoch``'s training order
     (the single-process order and full global batches on every rank, without collectives, so
     all ranks get the same statistics; deterministic, so a resumed run gets them too).
+    ``loader``: the single-process training loader (persistent workers) to draw them from
+    instead of starting a new one; under DDP it is sharded, so a full loader is made.
     Returns the number of batches used (0 when the setting is 0)."""
     config, device = job.config, job.device
     wanted = config.bn_recalibrate_batches
     if wanted <= 0:
         return 0
-    batches = itertools.islice(builders.train_loader(train_set, config, epoch, device), wanted)
+    if loader is None:
+        loader = builders.train_loader(train_set, config, epoch, device)
+    else:
+        builders.set_loader_epoch(loader, epoch)
+    batches = itertools.islice(loader, wanted)
     with autocast(device, amp_dtype(config.amp, device)):
         return recalibrate_batchnorm(backbone, (batch_views(batch, config, device)[0] for batch in batches))
 

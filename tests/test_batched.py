@@ -304,3 +304,25 @@ def test_training_items_of_several_sides_make_the_same_views_in_both_pipelines(t
     views, _, labels = collate([fast[i] for i in range(4)])
     assert views.shape == expected.shape and labels.shape == (4, 3)
     assert (views - expected).abs().max() * 127.5 <= 2.0 + 1e-4
+
+
+def test_recalibration_from_the_persistent_loader_equals_a_fresh_loader(groups):
+    """The single-process training reuses its persistent loader for precise BatchNorm: the
+    statistics must equal those from a new loader of the same epoch."""
+    import copy
+    from engine.trainer import TrainJob, recalibrate_on_training_batches
+    config = load_config("toy", ["crop_size=24", "resize_size=56", "multi_size=16", "crop_num=2", "width=4",
+                                 "class_num=3", "batch_size=2", "num_workers=2", "iters_per_epoch=3",
+                                 "bn_recalibrate_batches=2", "amp=off"])
+    items = [(p, k) for k, g in enumerate(groups) for p in g]
+    dataset = builders.build_train_dataset(config, items, "main")
+    job = TrainJob(config=config, config_name="toy", run_dir="", train_list="", val_list="")
+    torch.manual_seed(0)
+    fresh_model = builders.TrainModel(config).backbone
+    reused_model = copy.deepcopy(fresh_model)
+    loader = builders.train_loader(dataset, config, epoch=1, device=torch.device("cpu"), persistent=True)
+    next(iter(loader))                                          # mid-epoch 1, as after training
+    assert recalibrate_on_training_batches(job, reused_model, dataset, 2, loader=loader) == 2
+    assert recalibrate_on_training_batches(job, fresh_model, dataset, 2) == 2
+    for (name, a), (_, b) in zip(fresh_model.state_dict().items(), reused_model.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -117,8 +117,8 @@ def _worker(out_dir: str) -> int:
     import main
     recalibrate = engine.fit.recalibrate_on_training_batches
 
-    def recalibrate_and_record(job, backbone, train_set, epoch):
-        used = recalibrate(job, backbone, train_set, epoch)
+    def recalibrate_and_record(job, backbone, train_set, epoch, **kwargs):
+        used = recalibrate(job, backbone, train_set, epoch, **kwargs)
         stats = {name: value.clone() for name, value in backbone.state_dict().items() if "running" in name}
         torch.save({"used": used, "stats": stats}, os.path.join(out_dir, f"bn_rank{dist.rank}_epoch{epoch}.pt"))
         return used
