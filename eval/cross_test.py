@@ -15,7 +15,7 @@ next to the first model). Preprocessing: SPEC section 4, whole image, one pass; 
 --set, then the model's model.json, then the config.
 
 Open set: a list whose labels are all -1 holds architectures the model never saw. Its row
-reports, per unknown score (msp, energy, mahalanobis, cosine), AUROC, FPR at 95 % TPR and OSCR
+reports, per unknown score (msp, energy, mahalanobis, relative_mahalanobis, cosine, knn, vim), AUROC, FPR at 95 % TPR and OSCR
 against the closed list (*_test.txt, required in the same call) and the share flagged unknown
 at the threshold stored in MODEL.openset.npz (eval/fit_open_set.py; main.py writes it after
 training); the other rows add the share of their known images wrongly flagged. --open_set auto

@@ -5,9 +5,9 @@
         --val_data_path toy_data/toy_val/annotations/toy_val.txt [--max_images 10000]
 
 The pooled backbone features of (at most --max_images, per-class share, seeded) training
-images give the class means, the Ledoit-Wolf shared covariance and the cosine prototypes;
-the validation images give one threshold per unknown score (msp, energy, mahalanobis,
-cosine) keeping 95 % of them. Written beside the weights as MODEL.openset.npz (plain arrays,
+images give the class means, the Ledoit-Wolf shared covariance, the cosine prototypes, the
+kNN bank and the ViM subspace; the validation images give one threshold per unknown score
+(msp, energy, mahalanobis, relative_mahalanobis, cosine, knn, vim) keeping 95 % of them. Written beside the weights as MODEL.openset.npz (plain arrays,
 read without pickle, with the weights' SHA-1: eval/cross_test.py and eval/predict.py refuse
 it once the weights change). main.py does this by itself after training; this command is
 for existing weights, e.g. the authors' released model.pth. Preprocessing as in evaluation.
