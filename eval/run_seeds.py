@@ -45,6 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pre_set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-1 overrides")
     parser.add_argument("--rescore", action="store_true",
                         help="recompute the rows of finished runs from their saved cross-test outputs (no training)")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="evaluate the finished runs of --methods and --seeds again with the current code "
+                             "(open-set statistics refitted, every cross test; no training)")
     args = parser.parse_args(argv)
     if args.parallel < 1 or min(args.seeds) < 0:
         parser.error("--parallel must be >= 1 and seeds >= 0")
@@ -102,17 +105,62 @@ class Runner:
             extra = ["--pretrain_model_path", pre]
         weights = self.train(spec.config, f"{tag}_{name}_s{seed}", ("toy_train", "toy_val"), seed,
                              self.args.set, extra, log)
-        lists = os.path.join(self.args.data, "toy_test", "annotations")
-        out_dir = os.path.join(self.rows_dir, f"{name}_s{seed}_cross_test")
-        self.call([sys.executable, "eval/cross_test.py", "--config_name", spec.config, "--device", self.args.device,
-                   "--methods", f"{tag}_{name}_s{seed}={weights}", "--out_dir", out_dir,
-                   "--test_data_paths", *[os.path.join(lists, file) for _, file in LISTS]], log)
-        with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as handle:
-            row = run_row(json.load(handle), name, seed)
+        row = self.evaluate(name, seed, weights, log)
         row["minutes"] = round((time.time() - started) / 60, 2)
         with atomic_file(row_path) as handle:
             json.dump(row, handle, indent=1)
         return row
+
+    def weights(self, name: str, seed: int) -> str:
+        return os.path.join(self.args.data, "toy_train", "models", "toy_val", method(name).config,
+                            f"run_{self.args.tag}_{name}_s{seed}", "model.pth")
+
+    def evaluate(self, name: str, seed: int, weights: str, log: str) -> dict:
+        """``eval/cross_test.py`` on every toy list; the run's row."""
+        lists = os.path.join(self.args.data, "toy_test", "annotations")
+        out_dir = os.path.join(self.rows_dir, f"{name}_s{seed}_cross_test")
+        self.call([sys.executable, "eval/cross_test.py", "--config_name", method(name).config,
+                   "--device", self.args.device, "--methods", f"{self.args.tag}_{name}_s{seed}={weights}",
+                   "--out_dir", out_dir, "--test_data_paths", *[os.path.join(lists, file) for _, file in LISTS]], log)
+        with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as handle:
+            return run_row(json.load(handle), name, seed)
+
+    def reevaluate(self, name: str, seed: int, minutes) -> dict:
+        """A finished run evaluated again with the current code: open-set statistics refitted
+        (on the run's own training and validation lists), cross tests, row. No training."""
+        log = os.path.join(self.rows_dir, f"{name}_s{seed}.log")
+        weights = self.weights(name, seed)
+        lists = {split: os.path.join(self.args.data, f"toy_{split}", "annotations", f"toy_{split}.txt")
+                 for split in ("train", "val")}
+        self.call([sys.executable, "eval/fit_open_set.py", "--model_path", weights, "--config_name",
+                   method(name).config, "--device", self.args.device, "--train_data_path", lists["train"],
+                   "--val_data_path", lists["val"]], log)
+        row = {**self.evaluate(name, seed, weights, log), "minutes": minutes}
+        with atomic_file(os.path.join(self.rows_dir, f"{name}_s{seed}.json")) as handle:
+            json.dump(row, handle, indent=1)
+        return row
+
+
+def reevaluate_all(args, runner: "Runner") -> int:
+    """``Runner.reevaluate`` every finished run of --methods x --seeds, then the tables."""
+    done = {(r["method"], r["seed"]): r for r in read_rows(runner.rows_dir)}
+    jobs = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) in done]
+    runner.say(f"re-evaluating {len(jobs)} finished run(s), {args.parallel} at a time")
+
+    def one(job):
+        name, seed = job
+        try:
+            runner.reevaluate(name, seed, done[job].get("minutes"))
+        except (RuntimeError, ValueError, OSError) as error:
+            runner.say(f"{name} seed {seed}: re-evaluation FAILED: {error}")
+            return False
+        runner.say(f"{name} seed {seed}: re-evaluated")
+        return True
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        failed = sum(not ok for ok in pool.map(one, jobs))
+    write_tables(read_rows(runner.rows_dir), args.out, runner.command, args.title or f"Multi-seed results: {args.tag}",
+                 tree_fingerprint(args.zoo))
+    return 1 if failed else 0
 
 
 def rescore(rows_dir: str) -> None:
@@ -147,6 +195,8 @@ def main(argv=None) -> int:
         return 1
     if args.rescore:
         rescore(runner.rows_dir)
+    if args.reevaluate:
+        return reevaluate_all(args, runner)
     finished = {(r["method"], r["seed"]) for r in read_rows(runner.rows_dir)}
     todo = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) not in finished]
     runner.say(f"{len(finished)} run(s) already finished in {runner.rows_dir}; {len(todo)} to go, "

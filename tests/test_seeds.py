@@ -126,6 +126,13 @@ def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
     assert run_seeds.main(argv + ["--rescore"]) == 0                # nothing retrained, rows recomputed
     assert "msp_auroc@resizeblur" in json.loads(row_file.read_text())
     assert "0 to go" in capsys.readouterr().out
+    checkpoint = data / "toy_train" / "models" / "toy_val" / "toy" / "run_tiny_DNA-Det_s0" / "checkpoint.pth"
+    trained_at = checkpoint.stat().st_mtime_ns
+    row_file.write_text(json.dumps({k: v for k, v in json.loads(row_file.read_text()).items() if "knn" not in k}))
+    assert run_seeds.main(argv + ["--reevaluate"]) == 0               # refit + cross tests, no training
+    assert "knn_auroc@resizeblur" in json.loads(row_file.read_text())
+    assert checkpoint.stat().st_mtime_ns == trained_at
+    assert "DNA-Det seed 0: re-evaluated" in capsys.readouterr().out
 
 
 def test_tree_fingerprint_changes_with_any_byte(tmp_path):
