@@ -300,12 +300,13 @@ def read_rows(folder: str) -> List[dict]:
 
 
 def standing(row: dict, summaries: Dict[str, dict], table: str) -> List[str]:
-    """Lines saying where one run's numbers fall against the multi-seed ``summaries`` of its
-    method ({column: summary}, as in ``aggregate``) read from ``table``."""
+    """Lines saying where one run's accuracies and pooled open-set AUROCs fall against the
+    multi-seed ``summaries`` of its method ({column: summary}, as in ``aggregate``) read from ``table``."""
     lines = [f"this run against the multi-seed results of the same recipe ({table}):"]
-    for column in [c for c in columns([row]) if c in summaries]:
+    shown = [c for c in columns([row]) if c in summaries and (c in ACCURACY_COLUMNS or c.endswith("_auroc"))]
+    for column in shown:
         s = summaries[column]
         inside = "inside" if s["min"] <= row[column] <= s["max"] else "OUTSIDE"
-        lines.append(f"  {column:<24} {row[column]:5.1f}   seeds: n {s['n']}, mean {s['mean']:.1f} ± {s['std']:.1f}, "
+        lines.append(f"  {column:<28} {row[column]:5.1f}   seeds: n {s['n']}, mean {s['mean']:.1f} ± {s['std']:.1f}, "
                      f"range {s['min']:.1f}-{s['max']:.1f} ({inside} the range)")
     return lines
