@@ -140,7 +140,7 @@ def select_open_set(rows: Sequence[dict], method_name: str, val: str = VAL_UNKNO
     val_auroc = {s: float(np.mean([r[f"{s}_auroc@{val}"] for r in runs])) for s in scores}
     chosen = max(scores, key=lambda s: val_auroc[s])
     report = {s: {m: summary([r[f"{s}_{m}@{test}"] for r in runs]) for m in OPEN_SET_METRICS}
-              for s in {chosen, "msp"} if s in scores}
+              for s in dict.fromkeys([chosen, "msp"]) if s in scores}
     above = all(r[f"{chosen}_auroc@{test}"] > r[f"msp_auroc@{test}"] for r in runs) if "msp" in scores else None
     return {"method": method_name, "val_family": val, "test_family": test, "val_auroc": val_auroc,
             "selected": chosen, "test": report, "above_msp_every_seed": above, "n": len(runs)}
@@ -203,7 +203,7 @@ def _cell(s: dict) -> str:
     return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]"
 
 
-def _table(rows: Sequence[dict], table: dict, order: List[str], cols: List[str]) -> List[str]:
+def _table(table: dict, order: List[str], cols: List[str]) -> List[str]:
     lines = ["| method | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for name in order:
         present = [table[name][c]["n"] for c in cols if c in table[name]]
@@ -224,12 +224,12 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
     if fingerprint:
         lines += [f"Toy zoo fingerprint: `{fingerprint}`", ""]
     lines += ["Accuracy in %: mean ± sample standard deviation [min-max] over the seeds (n).", ""]
-    lines += _table(rows, table, order, list(ACCURACY_COLUMNS))
+    lines += _table(table, order, list(ACCURACY_COLUMNS))
     pooled = [c for c in columns(rows) if c.endswith("_auroc")]
     if pooled:
         lines += ["", "## Open set: AUROC (%) of each unknown score on the whole unseen-architecture list", "",
                   "Both unseen families pooled; for reading only: the score is selected in the next table, "
-                  "on validation unknowns.", ""] + _table(rows, table, order, pooled)
+                  "on validation unknowns.", ""] + _table(table, order, pooled)
     selections = [s for s in (select_open_set(rows, name) for name in order) if s]
     if selections:
         first = selections[0]
@@ -243,22 +243,19 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
                          f"{_cell(chosen['auroc'])} | {_cell(chosen['fpr95'])} | {_cell(chosen['oscr'])} | "
                          f"{_cell(msp['auroc']) if msp else '-'} | "
                          f"{'-' if s['above_msp_every_seed'] is None else 'yes' if s['above_msp_every_seed'] else 'no'} |")
-    tests = [result for claim in claims for column in ACCURACY_COLUMNS
-             for result in [compare(rows, claim[1], claim[2], column)] if result]
+    tests = [(claim, result) for claim, better, other in claims for column in ACCURACY_COLUMNS
+             for result in [compare(rows, better, other, column)] if result]
     if tests:
         lines += ["", "## The paper's claims: Welch's t-test of the difference in means", "",
                   "Difference = first method - second, in points, with its 95 % confidence interval; "
                   "'exceeds the spread' when p < 0.05.", "",
                   "| claim | list | difference | 95 % CI | p | exceeds the spread |", "|---|---|---|---|---|---|"]
-        for claim, better, other in claims:
-            for column in ACCURACY_COLUMNS:
-                result = compare(rows, better, other, column)
-                if result:
-                    verdict = ("yes, first better" if result["p"] < 0.05 and result["diff"] > 0 else
-                               "yes, second better" if result["p"] < 0.05 else "no")
-                    lines.append(f"| {claim} ({better} vs {other}, n {result['n'][0]}/{result['n'][1]}) | "
-                                 f"{column} | {result['diff']:+.1f} | [{result['low']:+.1f}, {result['high']:+.1f}] | "
-                                 f"{result['p']:.3f} | {verdict} |")
+        for claim, result in tests:
+            verdict = ("yes, first better" if result["p"] < 0.05 and result["diff"] > 0 else
+                       "yes, second better" if result["p"] < 0.05 else "no")
+            lines.append(f"| {claim} ({result['better']} vs {result['other']}, n {result['n'][0]}/{result['n'][1]}) | "
+                         f"{result['column']} | {result['diff']:+.1f} | [{result['low']:+.1f}, {result['high']:+.1f}] | "
+                         f"{result['p']:.3f} | {verdict} |")
     cols = list(ACCURACY_COLUMNS)
     lines += ["", "## Per seed (accuracy %; every metric of every run is in the .csv and .json)", "",
               "| method | seed | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]

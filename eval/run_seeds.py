@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
-from analysis.seeds import LISTS, METHOD_NAMES, method, read_rows, run_row, write_tables  # noqa: E402
+from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, method, read_rows, run_row,  # noqa: E402
+                            write_tables)
 from data.tree_hash import tree_fingerprint  # noqa: E402
 from data.atomic import atomic_file  # noqa: E402
 
@@ -62,7 +63,17 @@ class Runner:
         self.rows_dir = os.path.join(args.data, "seeds", args.tag)
         self.stage1_locks = {seed: threading.Lock() for seed in args.seeds}
         self.print_lock = threading.Lock()
+        self.fingerprint = ""
         self.command = "python eval/run_seeds.py " + " ".join(sys.argv[1:])
+
+    def write_tables(self) -> bool:
+        """The tables from every finished run of the tag (False when there is none yet)."""
+        with self.print_lock:
+            rows = read_rows(self.rows_dir)
+            if rows:
+                write_tables(rows, self.args.out, self.command, self.args.title or f"Multi-seed results: "
+                             f"{self.args.tag}", self.fingerprint)
+            return bool(rows)
 
     def say(self, text: str) -> None:
         with self.print_lock:
@@ -78,8 +89,16 @@ class Runner:
         if done.returncode:
             raise RuntimeError(f"{' '.join(command[:3])} ... failed (exit {done.returncode}); see {log}")
 
+    def run_dir(self, config: str, run_id: str, collections: tuple = ("toy_train", "toy_val")) -> str:
+        return os.path.join(self.args.data, collections[0], "models", collections[1], config, f"run_{run_id}")
+
+    def save_row(self, row: dict) -> dict:
+        with atomic_file(os.path.join(self.rows_dir, f"{row['method']}_s{row['seed']}.json")) as handle:
+            json.dump(row, handle, indent=1)
+        return row
+
     def train(self, config: str, run_id: str, collections: tuple, seed: int, sets: list, extra: list, log: str):
-        run_dir = os.path.join(self.args.data, collections[0], "models", collections[1], config, f"run_{run_id}")
+        run_dir = self.run_dir(config, run_id, collections)
         if os.path.exists(os.path.join(run_dir, "finished")):
             return os.path.join(run_dir, "model.pth")
         resume = ["--resume"] if os.path.exists(os.path.join(run_dir, "checkpoint.pth")) else []
@@ -93,7 +112,6 @@ class Runner:
     def job(self, name: str, seed: int) -> dict:
         """Train (stage 1 if needed, stage 2), evaluate, and save the run's row."""
         spec, tag = method(name), self.args.tag
-        row_path = os.path.join(self.rows_dir, f"{name}_s{seed}.json")
         log = os.path.join(self.rows_dir, f"{name}_s{seed}.log")
         started = time.time()
         self.say(f"{name} seed {seed}: training (log {log})")
@@ -106,14 +124,7 @@ class Runner:
         weights = self.train(spec.config, f"{tag}_{name}_s{seed}", ("toy_train", "toy_val"), seed,
                              self.args.set, extra, log)
         row = self.evaluate(name, seed, weights, log)
-        row["minutes"] = round((time.time() - started) / 60, 2)
-        with atomic_file(row_path) as handle:
-            json.dump(row, handle, indent=1)
-        return row
-
-    def weights(self, name: str, seed: int) -> str:
-        return os.path.join(self.args.data, "toy_train", "models", "toy_val", method(name).config,
-                            f"run_{self.args.tag}_{name}_s{seed}", "model.pth")
+        return self.save_row({**row, "minutes": round((time.time() - started) / 60, 2)})
 
     def evaluate(self, name: str, seed: int, weights: str, log: str) -> dict:
         """``eval/cross_test.py`` on every toy list; the run's row."""
@@ -129,48 +140,39 @@ class Runner:
         """A finished run evaluated again with the current code: open-set statistics refitted
         (on the run's own training and validation lists), cross tests, row. No training."""
         log = os.path.join(self.rows_dir, f"{name}_s{seed}.log")
-        weights = self.weights(name, seed)
+        weights = os.path.join(self.run_dir(method(name).config, f"{self.args.tag}_{name}_s{seed}"), "model.pth")
         lists = {split: os.path.join(self.args.data, f"toy_{split}", "annotations", f"toy_{split}.txt")
                  for split in ("train", "val")}
         self.call([sys.executable, "eval/fit_open_set.py", "--model_path", weights, "--config_name",
                    method(name).config, "--device", self.args.device, "--train_data_path", lists["train"],
                    "--val_data_path", lists["val"]], log)
-        row = {**self.evaluate(name, seed, weights, log), "minutes": minutes}
-        with atomic_file(os.path.join(self.rows_dir, f"{name}_s{seed}.json")) as handle:
-            json.dump(row, handle, indent=1)
-        return row
+        return self.save_row({**self.evaluate(name, seed, weights, log), "minutes": minutes})
 
 
-def reevaluate_all(args, runner: "Runner") -> int:
-    """``Runner.reevaluate`` every finished run of --methods x --seeds, then the tables."""
-    done = {(r["method"], r["seed"]): r for r in read_rows(runner.rows_dir)}
-    jobs = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) in done]
-    runner.say(f"re-evaluating {len(jobs)} finished run(s), {args.parallel} at a time")
-
+def run_pool(runner: "Runner", jobs: list, work, done_line) -> int:
+    """``work(name, seed)`` for every job, --parallel at a time, with the tables rewritten after
+    each success; returns the number of failures (each reported)."""
     def one(job):
         name, seed = job
         try:
-            runner.reevaluate(name, seed, done[job].get("minutes"))
+            row = work(name, seed)
         except (RuntimeError, ValueError, OSError) as error:
-            runner.say(f"{name} seed {seed}: re-evaluation FAILED: {error}")
+            runner.say(f"{name} seed {seed}: FAILED: {error}")
             return False
-        runner.say(f"{name} seed {seed}: re-evaluated")
+        runner.say(f"{name} seed {seed}: {done_line(row)}")
+        runner.write_tables()
         return True
-    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        failed = sum(not ok for ok in pool.map(one, jobs))
-    write_tables(read_rows(runner.rows_dir), args.out, runner.command, args.title or f"Multi-seed results: {args.tag}",
-                 tree_fingerprint(args.zoo))
-    return 1 if failed else 0
+    with ThreadPoolExecutor(max_workers=runner.args.parallel) as pool:
+        return sum(not ok for ok in pool.map(one, jobs))
 
 
-def rescore(rows_dir: str) -> None:
+def rescore(runner: "Runner") -> None:
     """Rewrite every finished run's row from its cross-test results.json and prediction files."""
-    for row in read_rows(rows_dir):
+    for row in read_rows(runner.rows_dir):
         name, seed = row["method"], row["seed"]
-        with open(os.path.join(rows_dir, f"{name}_s{seed}_cross_test", "results.json"), encoding="utf-8") as handle:
-            fresh = run_row(json.load(handle), name, seed)
-        with atomic_file(os.path.join(rows_dir, f"{name}_s{seed}.json")) as handle:
-            json.dump({**fresh, "minutes": row.get("minutes")}, handle, indent=1)
+        with open(os.path.join(runner.rows_dir, f"{name}_s{seed}_cross_test", "results.json"),
+                  encoding="utf-8") as handle:
+            runner.save_row({**run_row(json.load(handle), name, seed), "minutes": row.get("minutes")})
 
 
 def prepare_data(args) -> None:
@@ -189,41 +191,26 @@ def main(argv=None) -> int:
     os.makedirs(runner.rows_dir, exist_ok=True)
     try:
         prepare_data(args)
-        fingerprint = tree_fingerprint(args.zoo)
+        runner.fingerprint = tree_fingerprint(args.zoo)
     except (subprocess.CalledProcessError, ValueError) as error:
         print(f"error: preparing the zoo and its lists failed: {error}", file=sys.stderr)
         return 1
     if args.rescore:
-        rescore(runner.rows_dir)
+        rescore(runner)
+    finished = {(r["method"], r["seed"]): r for r in read_rows(runner.rows_dir)}
     if args.reevaluate:
-        return reevaluate_all(args, runner)
-    finished = {(r["method"], r["seed"]) for r in read_rows(runner.rows_dir)}
-    todo = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) not in finished]
-    runner.say(f"{len(finished)} run(s) already finished in {runner.rows_dir}; {len(todo)} to go, "
-               f"{args.parallel} at a time, {threads} thread(s) each; zoo {fingerprint}")
-    failed = 0
-    title = args.title or f"Multi-seed results: {args.tag}"
-
-    def one(job):
-        name, seed = job
-        try:
-            row = runner.job(name, seed)
-        except (RuntimeError, ValueError, OSError) as error:
-            runner.say(f"{name} seed {seed}: FAILED: {error}")
-            return False
-        summary = ", ".join(f"{key} {row[key]:.1f}" for key in ("closed", "cross-seed", "cross-loss",
-                                                              "cross-finetune", "cross-dataset"))
-        runner.say(f"{name} seed {seed}: done in {row['minutes']:.1f} min: {summary}")
-        with runner.print_lock:
-            write_tables(read_rows(runner.rows_dir), args.out, runner.command, title, fingerprint)
-        return True
-
-    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        failed = sum(not ok for ok in pool.map(one, todo))
-    rows = read_rows(runner.rows_dir)
-    if rows:
-        write_tables(rows, args.out, runner.command, title, fingerprint)
-        runner.say(f"tables: {args.out}.md, .csv, .json ({len(rows)} runs)")
+        jobs = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) in finished]
+        runner.say(f"re-evaluating {len(jobs)} finished run(s), {args.parallel} at a time")
+        failed = run_pool(runner, jobs, lambda name, seed: runner.reevaluate(
+            name, seed, finished[(name, seed)].get("minutes")), lambda row: "re-evaluated")
+    else:
+        todo = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) not in finished]
+        runner.say(f"{len(finished)} run(s) already finished in {runner.rows_dir}; {len(todo)} to go, "
+                   f"{args.parallel} at a time, {threads} thread(s) each; zoo {runner.fingerprint}")
+        failed = run_pool(runner, todo, runner.job, lambda row: f"done in {row['minutes']:.1f} min: " + ", ".join(
+            f"{key} {row[key]:.1f}" for key in ACCURACY_COLUMNS))
+    if runner.write_tables():
+        runner.say(f"tables: {args.out}.md, .csv, .json ({len(read_rows(runner.rows_dir))} runs)")
     return 1 if failed else 0
 
 
