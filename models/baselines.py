@@ -1,6 +1,7 @@
 """Baseline attribution networks, trained and evaluated by the same code as DNA-Det.
 
-Both take x [N, 3, H, W] in [-1, 1] and return (logits [N, class_num], feature_map);
+Both take x [N, 3, H, W] in [-1, 1] and return (logits [N, class_num], feature_map), the
+pooled feature and the logits in float32 under any autocast (as ``SimpleCNN``);
 ``forward_features(x)`` returns (pooled feature [N, D], feature_map) for the t-SNE tool.
 Their last Linear layer is the classifier (``models.load_model`` reads class_num from it).
 
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from models.dct import LogDCT, SpectrumStandardise
+from models.simple_cnn import head_in_fp32
 
 
 class AttNet(nn.Module):
@@ -55,11 +57,11 @@ class AttNet(nn.Module):
     def forward_features(self, x: torch.Tensor):
         """Return (pooled feature [N, 8w], feature map [N, 8w, h, w])."""
         feature_map = self.features(x)
-        return feature_map.mean(dim=(2, 3)), feature_map
+        return feature_map.float().mean(dim=(2, 3)), feature_map
 
     def forward(self, x: torch.Tensor):
         pooled, feature_map = self.forward_features(x)
-        return self.classification_head(pooled), feature_map
+        return head_in_fp32(self.classification_head, pooled), feature_map
 
 
 class DCTNet(nn.Module):
@@ -94,11 +96,11 @@ class DCTNet(nn.Module):
         """Return (flattened pooled map [N, (w/2)*grid^2], feature map [N, w/2, H/4, W/4])."""
         spectrum = self.standardise(self.spectrum(x))          # [N, 3, H, W]
         feature_map = self.features(spectrum)
-        return torch.flatten(self.pool(feature_map), 1), feature_map
+        return torch.flatten(self.pool(feature_map.float()), 1), feature_map
 
     def forward(self, x: torch.Tensor):
         pooled, feature_map = self.forward_features(x)
-        return self.classifier(pooled), feature_map
+        return head_in_fp32(self.classifier, pooled), feature_map
 
 
 BASELINES = {"attnet": AttNet, "dct": DCTNet}

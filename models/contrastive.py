@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.simple_cnn import head_in_fp32
+
 
 class ProjectionHead(nn.Module):
     """Linear(d, d) -> ReLU -> Linear(d, proj_dim), then L2-normalised (keys ``head.0``, ``head.2``)."""
@@ -19,7 +21,9 @@ class ProjectionHead(nn.Module):
 class ContrastiveModel(nn.Module):
     """Backbone with a projection head, used only while training.
 
-    Forward: x [N, 3, h, w] -> (logits [N, classes], projections [N, proj_dim], unit norm).
+    Forward: x [N, 3, h, w] -> (logits [N, classes], projections [N, proj_dim], unit norm),
+    both heads in float32 under any autocast (``head_in_fp32``: the SupCon logits divide
+    cosine similarities by a temperature of 0.07, so bf16 projections would round them).
     ``backbone`` is what is saved as the released-format ``model.pth``.
     """
 
@@ -30,5 +34,5 @@ class ContrastiveModel(nn.Module):
 
     def forward(self, x: torch.Tensor):
         pooled, _ = self.backbone.forward_features(x)
-        logits = self.backbone.classification_head(pooled)
-        return logits, self.projection(pooled)
+        logits = head_in_fp32(self.backbone.classification_head, pooled)
+        return logits, head_in_fp32(self.projection, pooled)

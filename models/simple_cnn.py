@@ -19,6 +19,18 @@ from torch import nn
 INPUT_FILTERS = ("none", "highpass")
 
 
+def head_in_fp32(head: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
+    """``head(pooled)`` in float32, outside autocast.
+
+    Under bf16 autocast a linear head rounds its logits to 8 significant bits: logits near 20
+    move in steps of 0.125, so energy and max-logit scores of different images tie and the
+    open-set AUROC counts the ties as coin flips. The head is a few thousand multiply-adds;
+    in float32 it costs nothing measurable. Without autocast this is exactly ``head(pooled)``.
+    """
+    with torch.autocast(device_type=pooled.device.type, enabled=False):
+        return head(pooled.float())
+
+
 class HighPassResidual(nn.Module):
     """x - GaussianBlur(x): keeps the high frequencies where upsampling traces live.
 
@@ -72,6 +84,7 @@ class SimpleCNN(nn.Module):
     Forward:
         x: [N, 3, H, W], H and W multiples of 16 for exact stride (any size works).
         returns (logits [N, class_num], feature_map [N, 8w, H/16, W/16]).
+        The pooled feature and the logits are float32 under any autocast (``head_in_fp32``).
         Logits, not probabilities: the released code applied softmax here and again
         inside CrossEntropyLoss; this project fixes that double softmax.
     """
@@ -100,8 +113,8 @@ class SimpleCNN(nn.Module):
     def forward_features(self, x: torch.Tensor):
         """Return (pooled feature [N, 8w], feature map [N, 8w, h, w])."""
         feature_map = self.main(self.prefilter(x))
-        return feature_map.mean(dim=(2, 3)), feature_map
+        return feature_map.float().mean(dim=(2, 3)), feature_map
 
     def forward(self, x: torch.Tensor):
         pooled, feature_map = self.forward_features(x)
-        return self.classification_head(pooled), feature_map
+        return head_in_fp32(self.classification_head, pooled), feature_map

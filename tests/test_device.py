@@ -86,8 +86,8 @@ def test_native_bf16_detection_agrees_with_the_kernel_flags():
 
 # ---------------------------------------------------------------- CUDA code paths, run on CPU
 def test_bf16_autocast_training_step_on_cpu():
-    """Forward in bf16 (checked on the logits), fp32 master weights and finite gradients,
-    losses within bf16 rounding of the fp32 step's."""
+    """Convolutions in bf16 (checked on the last block's output), heads in fp32, fp32 master
+    weights and finite gradients, losses within bf16 rounding of the fp32 step's."""
     config = load_config("toy", STEP)
     x, labels = _views(config)
     dtypes = []
@@ -95,12 +95,13 @@ def test_bf16_autocast_training_step_on_cpu():
     for name, amp in (("fp32", None), ("bf16", torch.bfloat16)):
         torch.manual_seed(0)
         model = builders.TrainModel(config).eval()          # eval: no dropout, same BN in both
-        head = model.net.backbone.classification_head
-        handle = head.register_forward_hook(lambda module, inputs, out: dtypes.append(out.dtype))
+        handles = [module.register_forward_hook(lambda module, inputs, out: dtypes.append(out.dtype))
+                   for module in (model.net.backbone.main[-1], model.net.backbone.classification_head)]
         losses[name] = _step(model, config, x, labels, amp)
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
-    assert dtypes == [torch.float32, torch.bfloat16]
+    assert dtypes == [torch.float32, torch.float32, torch.bfloat16, torch.float32]
     for key in ("ce", "supcon", "loss"):
         assert losses["bf16"][key] == pytest.approx(losses["fp32"][key], rel=3e-2), key
 

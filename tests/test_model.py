@@ -1,8 +1,11 @@
 """The backbone matches the released checkpoint format and trains."""
+import copy
+
 import pytest
 import torch
 
 from models import ContrastiveModel, SimpleCNN, recalibrate_batchnorm
+from models.baselines import build_baseline
 from models.simple_cnn import HighPassResidual
 
 RELEASED_SHAPES = {
@@ -104,3 +107,32 @@ def test_recalibrate_batchnorm_without_batches_is_an_error_and_keeps_the_statist
     with pytest.raises(ValueError, match="no batch"):
         recalibrate_batchnorm(model, [])
     assert torch.equal(model.running_mean, torch.full((2,), 3.0)) and model.momentum == 0.1
+
+
+@pytest.mark.parametrize("make", [lambda: SimpleCNN(5, width=8),
+                                  lambda: build_baseline("attnet", 5, width=8),
+                                  lambda: build_baseline("dct", 5, width=16),
+                                  lambda: ContrastiveModel(SimpleCNN(5, width=8), proj_dim=16)])
+def test_heads_run_in_fp32_under_bf16_autocast(make):
+    """bf16 rounds logits near 20 to steps of 0.125 (tied open-set scores); the heads stay fp32."""
+    torch.manual_seed(0)
+    model = make().eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        plain_logits, plain_second = model(x)
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            logits, second = model(x)
+    assert logits.dtype == torch.float32
+    backbone = model.backbone if isinstance(model, ContrastiveModel) else model
+    with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        pooled, feature_map = backbone.forward_features(x)
+    assert pooled.dtype == torch.float32 and feature_map.dtype == torch.bfloat16
+    head = getattr(backbone, "classification_head", None) or backbone.classifier
+    with torch.no_grad():
+        assert torch.equal(logits, head(pooled))           # the head itself in fp32
+        bf16_head = copy.deepcopy(head).to(torch.bfloat16)(pooled.to(torch.bfloat16)).float()
+    assert not torch.equal(logits, bf16_head)               # what autocast alone would give
+    if isinstance(model, ContrastiveModel):
+        assert second.dtype == torch.float32
+    # without autocast nothing changed: fp32 throughout
+    assert plain_logits.dtype == torch.float32 and plain_second.dtype == torch.float32
