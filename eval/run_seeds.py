@@ -2,6 +2,7 @@
 
     python eval/run_seeds.py --methods DNA-Det no_pretrain --seeds 0 1 2 3 4 \
         --tag main --out docs/results/seeds_main [--parallel 2] [--set amp=off] [--pre_set ...]
+        [--zoo toy_zoo_s1 --zoo_seed 1 --data toy_data_s1] [--stage1 RUN/model.pth]
 
 For each method and seed: stage 1 (``toy_pretrain``, seed s, shared by every method of seed s
 that starts from it), stage 2 (the method's config, seed s), then ``eval/cross_test.py`` on every
@@ -11,6 +12,8 @@ from its checkpoint. ``--parallel 2`` runs two trainings side by side, each with
 cores / 2 threads. One progress line per run. At the end (and after every finished run) the
 tables ``OUT.md`` (mean ± sd [min-max], Welch's t-tests of the paper's claims, per-seed rows),
 ``OUT.csv`` and ``OUT.json`` are rewritten from every finished run of the tag.
+``--zoo_seed`` builds (or checks) the zoo with another seed, for the spread between zoos;
+``--stage1`` starts every stage-1 method from one given stage-1 model (e.g. a converged one).
 """
 import argparse
 import json
@@ -39,6 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="table stem: writes OUT.md, OUT.csv, OUT.json")
     parser.add_argument("--title", default=None, help="heading of OUT.md (default: the tag)")
     parser.add_argument("--zoo", default="toy_zoo", help="toy zoo folder (built if it has no manifest.json)")
+    parser.add_argument("--zoo_seed", type=int, default=0,
+                        help="seed the zoo is built with (an existing zoo must have been built with it)")
+    parser.add_argument("--stage1", default=None, metavar="MODEL_PTH",
+                        help="one finished stage-1 model.pth that every method starting from stage 1 uses, "
+                             "instead of training a stage 1 per seed")
     parser.add_argument("--data", default="toy_data", help="lists and run directories")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=1, help="trainings side by side (default 1)")
@@ -52,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.parallel < 1 or min(args.seeds) < 0:
         parser.error("--parallel must be >= 1 and seeds >= 0")
+    if args.stage1 and not os.path.isfile(args.stage1):
+        parser.error(f"--stage1 {args.stage1}: no such file; give a stage-1 run's model.pth")
     return args
 
 
@@ -116,7 +126,9 @@ class Runner:
         started = time.time()
         self.say(f"{name} seed {seed}: training (log {log})")
         extra = []
-        if spec.stage1:
+        if spec.stage1 and self.args.stage1:
+            extra = ["--pretrain_model_path", self.args.stage1]
+        elif spec.stage1:
             with self.stage1_locks[seed]:
                 pre = self.train("toy_pretrain", f"{tag}_s{seed}", ("pretrain_train", "pretrain_val"), seed,
                                  self.args.pre_set, ["--pretrain"], log)
@@ -176,9 +188,16 @@ def rescore(runner: "Runner") -> None:
 
 
 def prepare_data(args) -> None:
-    """The zoo (built once) and its lists."""
-    if not os.path.exists(os.path.join(args.zoo, "manifest.json")):
-        subprocess.run([sys.executable, "DataPrepare/make_toy_zoo.py", "--out", args.zoo], cwd=ROOT, check=True)
+    """The zoo (built once, with --zoo_seed) and its lists."""
+    manifest = os.path.join(args.zoo, "manifest.json")
+    if not os.path.exists(manifest):
+        subprocess.run([sys.executable, "DataPrepare/make_toy_zoo.py", "--out", args.zoo,
+                        "--seed", str(args.zoo_seed)], cwd=ROOT, check=True)
+    with open(manifest, encoding="utf-8") as handle:
+        built_with = json.load(handle).get("zoo_seed")
+    if built_with != args.zoo_seed:
+        raise ValueError(f"{manifest} was built with zoo seed {built_with}, not --zoo_seed {args.zoo_seed}; "
+                         f"pass --zoo_seed {built_with} or another --zoo folder")
     for mode in ("toy", "pretrain"):
         subprocess.run([sys.executable, "DataPrepare/generate_.py", "--mode", mode, "--data_root", args.zoo,
                         "--save_path", args.data], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)

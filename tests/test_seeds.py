@@ -1,5 +1,6 @@
 """The multi-seed runner: aggregation, Welch's test, resume, and one tiny end-to-end run."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -182,3 +183,38 @@ def test_open_set_score_is_selected_on_validation_unknowns_only():
     text = seeds.markdown(rows, "cmd", "T")
     assert "| DNA-Det | 3 | knn (91.0) | 66.0 ± 1.0 [65.0-67.0] |" in text
     assert seeds.select_open_set([{"method": "x", "seed": 0}], "x") is None
+
+
+def test_a_given_stage_1_replaces_the_per_seed_stage_1(tmp_path, monkeypatch):
+    stage1 = tmp_path / "converged.pth"
+    stage1.write_bytes(b"weights")
+    args = run_seeds.parse_args(["--tag", "t", "--out", str(tmp_path / "o"), "--data", str(tmp_path),
+                                 "--stage1", str(stage1)])
+    runner = run_seeds.Runner(args, threads=1)
+    os.makedirs(runner.rows_dir)
+    commands = []
+    monkeypatch.setattr(run_seeds.Runner, "call", lambda self, command, log: commands.append(command))
+    monkeypatch.setattr(run_seeds.Runner, "evaluate", lambda self, name, seed, weights, log: {
+        **fake_rows()[0], "method": name, "seed": seed})
+    runner.job("DNA-Det", 2)
+    runner.job("no_pretrain", 2)
+    assert len(commands) == 2 and all("--pretrain" not in command for command in commands)   # no stage 1
+    assert commands[0][commands[0].index("--pretrain_model_path") + 1] == str(stage1)
+    assert "--pretrain_model_path" not in commands[1]
+
+
+def test_a_missing_stage_1_file_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_seeds.parse_args(["--tag", "t", "--out", "o", "--stage1", str(tmp_path / "none.pth")])
+    assert "none.pth: no such file" in capsys.readouterr().err
+
+
+def test_a_zoo_built_with_another_seed_is_refused(tmp_path, monkeypatch):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "manifest.json").write_text(json.dumps({"zoo_seed": 0}))
+    monkeypatch.setattr(run_seeds.subprocess, "run", lambda *a, **k: None)   # lists: not needed here
+    run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo)]))
+    with pytest.raises(ValueError, match="built with zoo seed 0, not --zoo_seed 1"):
+        run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo),
+                                                     "--zoo_seed", "1"]))
