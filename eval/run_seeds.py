@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", default="toy_data", help="lists and run directories")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=1, help="trainings side by side (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per training (default: cores / --parallel)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-2 overrides")
     parser.add_argument("--pre_set", nargs="*", default=[], metavar="KEY=VALUE", help="stage-1 overrides")
     parser.add_argument("--rescore", action="store_true",
@@ -58,8 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="evaluate the finished runs of --methods and --seeds again with the current code "
                              "(open-set statistics refitted, every cross test; no training)")
     args = parser.parse_args(argv)
-    if args.parallel < 1 or min(args.seeds) < 0:
-        parser.error("--parallel must be >= 1 and seeds >= 0")
+    if args.parallel < 1 or min(args.seeds) < 0 or (args.threads is not None and args.threads < 1):
+        parser.error("--parallel and --threads must be >= 1 and seeds >= 0")
     if args.stage1 and not os.path.isfile(args.stage1):
         parser.error(f"--stage1 {args.stage1}: no such file; give a stage-1 run's model.pth")
     return args
@@ -205,7 +207,7 @@ def prepare_data(args) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    threads = max(1, (os.cpu_count() or 1) // args.parallel)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.parallel)
     runner = Runner(args, threads)
     os.makedirs(runner.rows_dir, exist_ok=True)
     try:
