@@ -213,6 +213,40 @@ def _table(table: dict, order: List[str], cols: List[str]) -> List[str]:
     return lines
 
 
+def split_group(name: str):
+    """``"DNA-Det@zoo1"`` -> ("DNA-Det", "zoo1"); a name without ``@`` has no group."""
+    base, _, group = name.partition("@")
+    return base, group or None
+
+
+def between_within(rows: Sequence[dict], column: str) -> Dict[str, dict]:
+    """For each base method with rows in two or more groups (``METHOD@GROUP``, e.g. one group
+    per zoo seed): the standard deviation of the group means (between), the pooled standard
+    deviation inside the groups (within, over the groups with >= 2 runs) and the one-way ANOVA
+    p-value of "the groups have equal means" (None when a group has a single run)."""
+    groups: Dict[str, Dict[str, List[float]]] = {}
+    for row in rows:
+        base, group = split_group(row["method"])
+        if group and column in row:
+            groups.setdefault(base, {}).setdefault(group, []).append(row[column])
+    out = {}
+    for base, by_group in groups.items():
+        if len(by_group) < 2:
+            continue
+        means = [float(np.mean(v)) for v in by_group.values()]
+        spread = [v for v in by_group.values() if len(v) > 1]
+        within = (math.sqrt(sum((len(v) - 1) * np.var(v, ddof=1) for v in spread) /
+                            sum(len(v) - 1 for v in spread)) if spread else None)
+        p = None
+        if all(len(v) > 1 for v in by_group.values()):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p = float(stats.f_oneway(*by_group.values()).pvalue)
+        out[base] = {"groups": {g: summary(v) for g, v in by_group.items()}, "between_sd": float(np.std(means, ddof=1)),
+                     "within_sd": within, "anova_p": None if p is None or math.isnan(p) else p}
+    return out
+
+
 def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
              fingerprint: str = "") -> str:
     """The report: accuracy per method as mean ± sd [min-max] (n), the pooled open-set AUROC of
@@ -256,6 +290,19 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
             lines.append(f"| {claim} ({result['better']} vs {result['other']}, n {result['n'][0]}/{result['n'][1]}) | "
                          f"{result['column']} | {result['diff']:+.1f} | [{result['low']:+.1f}, {result['high']:+.1f}] | "
                          f"{result['p']:.3f} | {verdict} |")
+    spread = {column: between_within(rows, column) for column in ACCURACY_COLUMNS}
+    if any(spread.values()):
+        lines += ["", "## Between groups against within groups", "",
+                  "Per method: the standard deviation of the group means (e.g. one group per zoo seed), the "
+                  "pooled standard deviation of the runs inside a group, and the one-way ANOVA p-value of equal "
+                  "group means (- when a group has one run).", "",
+                  "| method | list | group means | between sd | within sd | ANOVA p |", "|---|---|---|---|---|---|"]
+        for column, by_base in spread.items():
+            for base, result in by_base.items():
+                means = ", ".join(f"{g} {v['mean']:.1f} (n {v['n']})" for g, v in result["groups"].items())
+                within = "-" if result["within_sd"] is None else f"{result['within_sd']:.1f}"
+                p = "-" if result["anova_p"] is None else f"{result['anova_p']:.3f}"
+                lines.append(f"| {base} | {column} | {means} | {result['between_sd']:.1f} | {within} | {p} |")
     cols = list(ACCURACY_COLUMNS)
     lines += ["", "## Per seed (accuracy %; every metric of every run is in the .csv and .json)", "",
               "| method | seed | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
@@ -265,23 +312,26 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
     return "\n".join(lines) + "\n"
 
 
-def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fingerprint: str = "") -> None:
+def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fingerprint: str = "",
+                 claims=CLAIMS) -> None:
     """``stem``.md, .csv (per seed) and .json (per seed, aggregate, claims), each atomically."""
     cols = columns(rows)
     with atomic_file(stem + ".md") as handle:
-        handle.write(markdown(rows, command, title, fingerprint=fingerprint))
+        handle.write(markdown(rows, command, title, claims=claims, fingerprint=fingerprint))
     with atomic_file(stem + ".csv", newline="") as handle:
         handle.write(f"# {command}\n")
         handle.write(",".join(["method", "seed"] + cols) + "\n")
         for row in rows:
             handle.write(",".join([row["method"], str(row["seed"])] +
                                   [f"{row[c]:.4f}" if c in row else "" for c in cols]) + "\n")
-    claims = [result for _, better, other in CLAIMS for column in ACCURACY_COLUMNS
-              for result in [compare(rows, better, other, column)] if result]
+    tests = [result for _, better, other in claims for column in ACCURACY_COLUMNS
+             for result in [compare(rows, better, other, column)] if result]
+    spread = {column: between_within(rows, column) for column in ACCURACY_COLUMNS}
     with atomic_file(stem + ".json") as handle:
         selections = [s for s in (select_open_set(rows, name) for name in sorted({r["method"] for r in rows})) if s]
         json.dump({"command": command, "title": title, "fingerprint": fingerprint, "runs": list(rows),
-                   "aggregate": aggregate(rows), "claims": claims, "open_set_selection": selections},
+                   "aggregate": aggregate(rows), "claims": tests, "open_set_selection": selections,
+                   "between_within": {c: v for c, v in spread.items() if v}},
                   handle, indent=1)
 
 

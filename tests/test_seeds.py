@@ -218,3 +218,56 @@ def test_a_zoo_built_with_another_seed_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="built with zoo seed 0, not --zoo_seed 1"):
         run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo),
                                                      "--zoo_seed", "1"]))
+
+
+seed_table = load_script("eval", "seed_table")
+
+
+def _row_folder(folder, method, values):
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, value in enumerate(values):
+        row = {"method": method, "seed": seed, **{c: value for c in seeds.ACCURACY_COLUMNS}}
+        (folder / f"{method}_s{seed}.json").write_text(json.dumps(row))
+
+
+def test_seed_table_relabels_rows_of_several_tags_and_tests_the_claims(tmp_path, capsys):
+    _row_folder(tmp_path / "main", "DNA-Det", [80.0, 82.0, 84.0])
+    _row_folder(tmp_path / "main", "no_pretrain", [60.0, 70.0, 65.0])
+    _row_folder(tmp_path / "conv", "DNA-Det", [90.0, 91.0, 92.0])
+    out = str(tmp_path / "table")
+    argv = ["--rows", f"demo={tmp_path / 'main'}:DNA-Det", f"scratch={tmp_path / 'main'}:no_pretrain",
+            f"converged={tmp_path / 'conv'}:DNA-Det", "--claim", "converged:demo", "--out", out, "--title", "T"]
+    assert seed_table.main(argv) == 0
+    table = json.loads(open(out + ".json").read())
+    assert table["aggregate"]["converged"]["closed"] == {"n": 3, "mean": 91.0, "std": 1.0, "min": 90.0, "max": 92.0}
+    assert table["aggregate"]["scratch"]["closed"]["mean"] == 65.0
+    (claim,) = [c for c in table["claims"] if c["column"] == "closed"]
+    assert (claim["better"], claim["other"], claim["diff"]) == ("converged", "demo", 9.0)
+    assert claim["p"] == pytest.approx(stats.ttest_ind([90, 91, 92], [80, 82, 84], equal_var=False).pvalue)
+    assert "| difference (converged vs demo, n 3/3) | closed | +9.0 |" in open(out + ".md").read()
+
+
+def test_seed_table_groups_give_the_spread_between_and_within(tmp_path):
+    _row_folder(tmp_path / "z0", "DNA-Det", [80.0, 82.0, 84.0])   # mean 82, sd 2
+    _row_folder(tmp_path / "z1", "DNA-Det", [60.0, 64.0])         # mean 62, sd 2.83
+    out = str(tmp_path / "table")
+    assert seed_table.main(["--rows", f"DNA-Det@zoo0={tmp_path / 'z0'}:DNA-Det",
+                            f"DNA-Det@zoo1={tmp_path / 'z1'}:DNA-Det", "--out", out, "--title", "T"]) == 0
+    spread = json.loads(open(out + ".json").read())["between_within"]["closed"]["DNA-Det"]
+    assert spread["between_sd"] == pytest.approx(np.std([82.0, 62.0], ddof=1))
+    assert spread["within_sd"] == pytest.approx(np.sqrt((2 * 4.0 + 1 * 8.0) / 3))
+    assert spread["anova_p"] == pytest.approx(stats.f_oneway([80, 82, 84], [60, 64]).pvalue)
+    assert "| DNA-Det | closed | zoo0 82.0 (n 3), zoo1 62.0 (n 2) | 14.1 | 2.3 |" in open(out + ".md").read()
+
+
+def test_seed_table_errors_name_the_bad_spec(tmp_path, capsys):
+    _row_folder(tmp_path / "main", "DNA-Det", [80.0, 82.0])
+    out = str(tmp_path / "t")
+    assert seed_table.main(["--rows", "no-colon", "--out", out, "--title", "T"]) == 1
+    assert "expected LABEL=FOLDER:METHOD" in capsys.readouterr().err
+    assert seed_table.main(["--rows", f"a={tmp_path / 'main'}:dct", "--out", out, "--title", "T"]) == 1
+    assert "no finished run of dct" in capsys.readouterr().err
+    assert seed_table.main(["--rows", f"a={tmp_path / 'main'}:DNA-Det", "--claim", "a:b", "--out", out,
+                            "--title", "T"]) == 1
+    assert "both sides must be --rows labels" in capsys.readouterr().err
+    assert not os.path.exists(out + ".md")
