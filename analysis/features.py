@@ -26,32 +26,9 @@ from data.atomic import atomic_file
 from data.annotations import read_annotations
 from data.datasets import WholeImageDataset
 from data.preprocess import final_size
+from data.sampling import seeded_subset
 from engine.device import autocast
 from engine.evaluate import eval_loader, ready_batches
-
-
-def select_subset(items: Sequence, num: int, seed: int) -> list:
-    """A seeded, class-stratified subset of at most ``num`` items, in list order.
-
-    Each class keeps its share of the list (largest-remainder rounding, so the sizes
-    add up to ``num``); within a class the images are drawn uniformly without
-    replacement with ``np.random.default_rng(seed)``. ``num <= 0`` or a list no longer
-    than ``num`` keeps everything.
-    """
-    if num <= 0 or len(items) <= num:
-        return list(items)
-    rng = np.random.default_rng(seed)
-    labels = np.array([label for _, label in items])
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * num / len(items)
-    quota = np.floor(exact).astype(int)
-    for k in np.argsort(-(exact - quota), kind="stable")[: num - quota.sum()]:
-        quota[k] += 1
-    keep: List[int] = []
-    for label, share in zip(classes, quota):
-        members = np.flatnonzero(labels == label)
-        keep += rng.choice(members, size=share, replace=False).tolist()
-    return [items[i] for i in sorted(keep)]
 
 
 def pooled_feature_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -238,7 +215,7 @@ def run_tsne(models: Sequence[tuple], list_path: str, config, device: torch.devi
     Args:
         models: ``[(title, model, model_path)]``, one panel each (two for ``--compare``).
         class_names: one per class (the legend); list labels must lie below their count.
-        num: at most this many images (``select_subset`` with ``config.seed``).
+        num: at most this many images (``data.sampling.seeded_subset`` with ``config.seed``).
     Writes ``out_dir/tsne.png``, ``out_dir/tsne[_compare].csv`` (path,label,x,y) and the
     feature caches ``out_dir/cache/{model|compare}_{list stem}.*``. Returns ``png``,
     ``csvs``, ``n_images``, ``n_skipped``, ``skipped``, ``from_cache`` (one bool per model)
@@ -246,7 +223,7 @@ def run_tsne(models: Sequence[tuple], list_path: str, config, device: torch.devi
     """
     from analysis import figures  # matplotlib only when drawing
     items = read_annotations(list_path, class_num=len(class_names))
-    subset = select_subset(items, num, config.seed)
+    subset = [items[i] for i in seeded_subset(items, config.seed, total=num)]
     list_stem = os.path.splitext(os.path.basename(list_path))[0]
     panels, csvs, from_cache, result = [], [], [], None
     for number, (title, model, model_path) in enumerate(models):

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from data.image_io import ImageLoadError, load_rgb
+from data.sampling import seeded_subset
 from models import SimpleCNN, recalibrate_batchnorm
 
 
@@ -47,15 +48,8 @@ def balance_items(items: Sequence[Tuple[str, int]], seed: int) -> list:
     Unbalanced classes would make the majority class's share the floor of the accuracy
     map; balanced ones make chance exactly 1/K everywhere.
     """
-    by_class = {}
-    for index, (_, label) in enumerate(items):
-        by_class.setdefault(label, []).append(index)
-    keep_count = min(len(indices) for indices in by_class.values())
-    rng = np.random.default_rng(seed)
-    keep = set()
-    for label in sorted(by_class):
-        keep.update(rng.choice(by_class[label], keep_count, replace=False).tolist())
-    return [item for index, item in enumerate(items) if index in keep]
+    smallest = min(np.unique([label for _, label in items], return_counts=True)[1])
+    return [items[i] for i in seeded_subset(items, seed, per_class=int(smallest))]
 
 
 def load_images(items: Sequence[Tuple[str, int]]) -> Tuple[torch.Tensor, torch.Tensor, List[str]]:

@@ -22,6 +22,7 @@ from torch import nn
 
 from data.datasets import WholeImageDataset
 from data.preprocess import final_size
+from data.sampling import seeded_subset
 from engine.evaluate import eval_loader, ready_batches
 
 DEFAULT_LAYER = "main.3.main.2"
@@ -95,20 +96,6 @@ def normalise_maps(cams: torch.Tensor) -> torch.Tensor:
     return (cams.clamp_min(0) / peak[:, None, None]).clamp_(0.0, 1.0)
 
 
-def select_per_class(items: Sequence, per_class: int, seed: int) -> List[int]:
-    """Positions of up to ``per_class`` items of every label (seeded shuffle), in list order."""
-    if per_class <= 0:
-        return list(range(len(items)))
-    order = np.random.default_rng(seed).permutation(len(items))
-    taken, keep = {}, []
-    for position in order:
-        label = items[position][1]
-        if taken.get(label, 0) < per_class:
-            taken[label] = taken.get(label, 0) + 1
-            keep.append(int(position))
-    return sorted(keep)
-
-
 def to_uint8_images(images: torch.Tensor) -> np.ndarray:
     """Normalised [N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3] for display."""
     pixels = ((images.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255)
@@ -149,8 +136,8 @@ def file_safe(name: str) -> str:
 def run_gradcam(model: nn.Module, items: Sequence, config, device: torch.device,
                 class_names: Sequence[str], out_dir: str, layer_name: str = DEFAULT_LAYER,
                 target: Optional[int] = None, per_class: int = 4, sheet_per_class: int = 3) -> dict:
-    """Grad-CAM of ``per_class`` items of every class (``select_per_class`` with
-    ``config.seed``; 0 = all), saved under ``out_dir``; returns a summary dict.
+    """Grad-CAM of ``per_class`` items of every class (``data.sampling.seeded_subset``
+    with ``config.seed``; 0 = all), saved under ``out_dir``; returns a summary dict.
 
     Per image: ``{index:05d}_true-{name}_pred-{name}_{input|heatmap|overlay}.png``
     (index = position in ``items``), and ``contact_sheet.png`` with up to
@@ -161,7 +148,7 @@ def run_gradcam(model: nn.Module, items: Sequence, config, device: torch.device,
     find_layer(model, layer_name)  # fail before reading any image
     if target is not None and not 0 <= target < len(class_names):
         raise ValueError(f"--target {target} outside 0..{len(class_names) - 1}")
-    positions = select_per_class(items, per_class, config.seed)
+    positions = seeded_subset(items, config.seed, per_class=per_class)
     chosen = [items[p] for p in positions]
     summary = {"n_images": 0, "n_correct": 0, "skipped": [], "files": []}
     sheet = {}

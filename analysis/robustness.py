@@ -56,14 +56,6 @@ def sweep_plan(names: Optional[Sequence[str]] = None,
     return [(name, level) for name in names for level in levels.get(name, PERTURBATIONS[name].levels)]
 
 
-def subsample(items: Sequence, max_images: int, seed: int) -> list:
-    """A seeded, order-preserving subset of at most ``max_images`` items (0 = all)."""
-    if not max_images or len(items) <= max_images:
-        return list(items)
-    keep = np.random.default_rng(seed).choice(len(items), max_images, replace=False)
-    return [items[i] for i in sorted(keep)]
-
-
 def run_robustness(setup: EvalSetup, items: Sequence, plan: Sequence[tuple],
                    progress: bool = True) -> List[dict]:
     """Evaluate the clean list then each (perturbation, level) of ``plan``.

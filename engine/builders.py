@@ -2,7 +2,6 @@
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Tuple
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -13,6 +12,7 @@ from data.datasets import (BalancedMultiCropDataset, TransformDataset, Transform
                            WholeImageDataset, collate_squares)
 from data.image_io import check_readable
 from data.preprocess import final_size
+from data.sampling import ShardedShuffleSampler, seeded_subset
 from models import AutomaticWeightedLoss, ContrastiveModel, build_model
 
 
@@ -111,9 +111,7 @@ def build_val_dataset(config: Config, items: list, stage: str, transforms=None):
                                     config.resize_size, pipeline=config.data_pipeline,
                                     seed=config.seed + 1,
                                     length=config.pretrain_val_per_class * len(transforms))
-    if config.val_max_images and len(items) > config.val_max_images:
-        keep = np.random.default_rng(config.seed).choice(len(items), config.val_max_images, replace=False)
-        items = [items[i] for i in sorted(keep)]
+    items = [items[i] for i in seeded_subset(items, config.seed, total=config.val_max_images)]
     return WholeImageDataset(items, config.crop_size, config.resize_size, config.second_resize_size,
                              pipeline=config.data_pipeline)
 
@@ -149,41 +147,6 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     """Point a ``train_loader`` at ``epoch``: its shuffle and every item's random draws."""
     loader.dataset.set_epoch(epoch)
     loader.sampler.set_epoch(epoch)
-
-
-class ShardedShuffleSampler(torch.utils.data.Sampler):
-    """One seeded permutation cut into global batches; rank r yields slice r of each.
-
-    With one process this is a plain seeded shuffle (incomplete last batch dropped);
-    with W processes the rank-ordered concatenation of the local batches equals the
-    single-process batch, so DDP sees exactly the same global batches. The permutation
-    of epoch e is seeded with ``seed * 100_003 + e``; keys are (epoch, index) pairs
-    (see ``_CropGeometry.locate``).
-    """
-
-    def __init__(self, length: int, global_batch: int, rank: int, world: int, seed: int):
-        self.length, self.global_batch, self.rank, self.world, self.seed = length, global_batch, rank, world, seed
-        self.local = global_batch // world
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return (self.length // self.global_batch) * self.local
-
-    def indices(self) -> list:
-        """This rank's dataset indices of the current epoch, in order."""
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.length, generator=generator).tolist()
-        picked = []
-        for start in range(0, len(self) // self.local * self.global_batch, self.global_batch):
-            first = start + self.rank * self.local
-            picked += order[first:first + self.local]
-        return picked
-
-    def __iter__(self):
-        return iter([(self.epoch, index) for index in self.indices()])
 
 
 def read_list(path: str, config: Config, stage: str) -> list:

@@ -42,6 +42,7 @@ import torch
 
 from data.atomic import atomic_file
 from data.annotations import read_annotations
+from data.sampling import seeded_subset
 from engine.device import autocast
 from engine.evaluate import ready_batches
 from engine.inference import EvalSetup, build_loader
@@ -376,27 +377,13 @@ def load_statistics(setup: EvalSetup, path: Optional[str] = None) -> OpenSetStat
     return stats
 
 
-def fit_subset(items: Sequence, max_images: int, seed: int = 0) -> list:
-    """At most ``max_images`` items (0: all), each class keeping its share, seeded, in list order."""
-    if max_images <= 0 or len(items) <= max_images:
-        return list(items)
-    rng = np.random.default_rng(seed)
-    labels = np.array([label for _, label in items])
-    keep: list = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        share = min(len(members), max(1, round(max_images * len(members) / len(items))))
-        keep += rng.choice(members, size=share, replace=False).tolist()
-    return [items[i] for i in sorted(keep)]
-
-
 def fit_open_set(setup: EvalSetup, train_items: Sequence, val_items: Sequence, lists: dict,
                  max_images: int = MAX_FIT_IMAGES, progress: bool = True) -> OpenSetStatistics:
     """Fit the statistics on ``train_items`` and the thresholds on ``val_items`` ([(path, label)]).
 
     ``lists`` names the two lists in the metadata ({"train": path, "val": path}).
     """
-    chosen = fit_subset(train_items, max_images, setup.config.seed)
+    chosen = [train_items[i] for i in seeded_subset(train_items, setup.config.seed, total=max_images)]
     train = collect(setup, chosen, "open-set fit (train)", progress)
     stats = fit_feature_statistics(train["features"], train["labels"], setup.class_num,
                                    head=linear_head(setup.model), logits=train["logits"])

@@ -18,8 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
 from data.postprocess import PERTURBATIONS  # noqa: E402
+from data.sampling import seeded_subset  # noqa: E402
 from analysis.reports import robustness_markdown  # noqa: E402
-from analysis.robustness import parse_levels, run_robustness, subsample, sweep_plan, write_robustness  # noqa: E402
+from analysis.robustness import parse_levels, run_robustness, sweep_plan, write_robustness  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
         setup = load_setup(args, args.pipeline)
         plan = sweep_plan(args.perturbations, parse_levels(args.levels))
         items = read_annotations(args.test_data_path, class_num=setup.class_num)
-        items = subsample(items, args.max_images, setup.config.seed)
+        items = [items[i] for i in seeded_subset(items, setup.config.seed, total=args.max_images)]
         stem = os.path.splitext(os.path.basename(args.test_data_path))[0]
         out_dir = args.out_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_path)),
                                                "robustness", stem)

@@ -214,15 +214,6 @@ def ddp_run(tmp_path_factory):
     return {"out_dir": out_dir, "root": root, "stderr": result.stderr}
 
 
-def test_sharded_sampler_ranks_concatenate_to_the_single_process_batches():
-    single = builders.ShardedShuffleSampler(22, 4, 0, 1, seed=3).indices()
-    ranks = [builders.ShardedShuffleSampler(22, 4, r, 2, seed=3).indices() for r in range(2)]
-    assert len(single) == 20 and all(len(r) == 10 for r in ranks)
-    for step in range(5):
-        merged = ranks[0][2 * step:2 * step + 2] + ranks[1][2 * step:2 * step + 2]
-        assert merged == single[4 * step:4 * step + 4]
-
-
 def test_ddp_gradients_equal_single_process_gradients(ddp_run):
     ranks = [torch.load(ddp_run["out_dir"] / f"rank{r}.pt", weights_only=True) for r in range(2)]
     config = load_config("toy", GRAD_OVERRIDES)

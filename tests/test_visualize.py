@@ -15,9 +15,8 @@ from torch import nn
 from conftest import make_collections
 from configs import load_config
 from data.annotations import read_annotations, write_annotations
-from analysis.features import (cached_features, effective_perplexity, pooled_feature_fn,
-                             select_subset)
-from analysis.gradcam import grad_cam, layer_names, normalise_maps, select_per_class
+from analysis.features import cached_features, effective_perplexity, pooled_feature_fn
+from analysis.gradcam import grad_cam, layer_names, normalise_maps
 from models import SimpleCNN, load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,16 +49,6 @@ def tiny(tmp_path_factory):
 
 def png_std(path: str) -> float:
     return float(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32).std())
-
-
-def test_select_subset_is_stratified_and_seeded():
-    items = [(f"a{i}", 0) for i in range(60)] + [(f"b{i}", 1) for i in range(30)] + [(f"c{i}", 2) for i in range(10)]
-    subset = select_subset(items, 20, seed=3)
-    assert len(subset) == 20
-    assert [sum(label == k for _, label in subset) for k in range(3)] == [12, 6, 2]
-    assert subset == select_subset(items, 20, seed=3)
-    assert subset != select_subset(items, 20, seed=4)
-    assert select_subset(items, 500, seed=0) == items and select_subset(items, 0, seed=0) == items
 
 
 def test_perplexity_is_lowered_for_few_images():
@@ -189,14 +178,6 @@ def test_grad_cam_on_other_layers_and_bad_names():
 def test_all_zero_map_stays_zero():
     maps = normalise_maps(torch.cat([torch.zeros(1, 4, 4), torch.full((1, 4, 4), 2.0)]))
     assert torch.equal(maps[0], torch.zeros(4, 4)) and torch.equal(maps[1], torch.ones(4, 4))
-
-
-def test_select_per_class():
-    items = [(str(i), i % 3) for i in range(30)]
-    positions = select_per_class(items, 2, seed=0)
-    assert len(positions) == 6 and positions == sorted(positions)
-    assert sorted(items[p][1] for p in positions) == [0, 0, 1, 1, 2, 2]
-    assert select_per_class(items, 0, seed=0) == list(range(30))
 
 
 def test_gradcam_script_writes_images_and_contact_sheet(tiny, tmp_path, capsys):
