@@ -22,11 +22,11 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from data.atomic import atomic_file
-from data.tree_hash import recorded_fingerprint
+from data.content_hash import file_identity, recorded_fingerprint
 from analysis.open_set_report import OpenSetPlan, add_open_set_metrics, make_plan
 from data.annotations import UNKNOWN_LABEL, read_annotations
 from engine import open_set
-from engine.inference import (EvalSetup, empty_outputs, model_signature, run_items, score,
+from engine.inference import (EvalSetup, empty_outputs, run_items, score,
                               unreadable_reason)
 
 ROW_NAMES = (("_unseen_arch", "unseen-arch"), ("_cross_seed", "cross-seed"), ("_cross_loss", "cross-loss"),
@@ -75,7 +75,7 @@ def _meta(setup: EvalSetup, items: Sequence, plan: Optional[OpenSetPlan] = None)
     (every path and label) and the open-set statistics, so ``reuse`` never scores a list
     that changed since."""
     listing = "".join(f"{path}\t{label}\n" for path, label in items).encode("utf-8")
-    return {**model_signature(setup.model_path), **setup.preprocessing(),
+    return {"model": file_identity(setup.model_path), **setup.preprocessing(),
             "class_num": setup.class_num, "n_items": len(items),
             "list_sha1": hashlib.sha1(listing).hexdigest(), "precision": str(setup.amp or "fp32"),
             "open_set": plan.signature() if plan else None}

@@ -7,11 +7,10 @@ stage, ``[n_images, 8w]`` (512-d at the paper's w = 64).
 
 Cache: ``{stem}.npy`` (features ``[n, d]`` float32), ``{stem}_index.npy`` (``[n, 2]``:
 position in the list, label) and ``{stem}.json`` (the key plus the skipped images). The
-key records the model file and the list file (absolute path, size, mtime, SHA-1 of the
-contents), the number of images asked for, the seed and the preprocessing; any
+key records the model file and the list file (``data.content_hash.file_identity``: SHA-1 and
+size of the contents), the number of images asked for, the seed and the preprocessing; any
 difference, or ``force=True`` (``--do_extract``), recomputes.
 """
-import hashlib
 import json
 import os
 import warnings
@@ -24,6 +23,7 @@ from torch import nn
 from configs import generic_class_names
 from data.atomic import atomic_file
 from data.annotations import read_annotations
+from data.content_hash import file_identity
 from data.datasets import WholeImageDataset
 from data.preprocess import final_size
 from data.sampling import seeded_subset
@@ -83,31 +83,12 @@ def extract_features(model: nn.Module, items: Sequence, config, device: torch.de
             "skipped": skipped}
 
 
-def file_fingerprint(path: str) -> dict:
-    """Absolute path, size, mtime (ns) and SHA-1 of a file's contents."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    stat = os.stat(path)
-    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "sha1": digest.hexdigest()}
-
-
 def cache_key(model_path: str, list_path: str, num: int, config, amp=None) -> dict:
     """What the cached features depend on (see the module docstring)."""
-    return {"model": file_fingerprint(model_path), "list": file_fingerprint(list_path),
+    return {"model": file_identity(model_path), "list": file_identity(list_path),
             "num": num, "seed": config.seed, "crop_size": config.crop_size,
             "resize_size": config.resize_size, "second_resize_size": config.second_resize_size,
             "data_pipeline": config.data_pipeline, "amp": str(amp)}
-
-
-def _same_key(cached: dict, key: dict) -> bool:
-    """Equal keys; an mtime change alone (a touched but identical file) does not count."""
-    def strip(value: dict) -> dict:
-        return {k: ({kk: vv for kk, vv in v.items() if kk != "mtime_ns"} if isinstance(v, dict) else v)
-                for k, v in value.items()}
-    return strip(cached) == strip(key)
 
 
 def load_cached(stem: str, key: dict) -> Optional[dict]:
@@ -119,7 +100,7 @@ def load_cached(stem: str, key: dict) -> Optional[dict]:
         index = np.load(stem + "_index.npy")
     except (OSError, ValueError):
         return None
-    if not _same_key(meta.get("key", {}), key) or len(features) != len(index):
+    if meta.get("key") != key or len(features) != len(index):
         return None
     return {"features": features, "positions": index[:, 0], "labels": index[:, 1],
             "skipped": meta.get("skipped", [])}

@@ -24,8 +24,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from engine.open_set import (FIT_COMMAND, LOGIT_SCORES, KEEP_RATE, MODES, OpenSetStatistics,
-                             calibrate_threshold, load_statistics, logit_scores, model_fingerprint,
+                             calibrate_threshold, load_statistics, logit_scores,
                              statistics_path)
+from data.content_hash import file_identity
 from engine.inference import EvalSetup
 
 
@@ -71,7 +72,7 @@ def make_plan(setup: EvalSetup, mode: str = "auto", names: Optional[Sequence[str
         return None
     if os.path.isfile(path):
         stats = load_statistics(setup, path)
-        return OpenSetPlan(stats.require(names), stats, model_fingerprint(path)["sha1"])
+        return OpenSetPlan(stats.require(names), stats, file_identity(path)["sha1"])
     if mode == "auto" and not needed:
         return None
     if not names or not set(names) <= set(LOGIT_SCORES):

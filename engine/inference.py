@@ -9,7 +9,6 @@ as sidecar/checkpoint > config (a class_num mismatch between config and weights 
 an error).
 """
 import dataclasses
-import os
 import warnings
 from typing import Dict, List, Optional, Sequence
 
@@ -184,9 +183,3 @@ def unreadable_reason(path: str) -> str:
 def empty_outputs() -> dict:
     return {"labels": np.zeros(0, int), "preds": np.zeros(0, int), "probs": np.zeros((0, 0)),
             "indices": np.zeros(0, int), "skipped": []}
-
-
-def model_signature(path: str) -> dict:
-    """Identity of a weights file for ``--reuse`` checks: absolute path, size, mtime."""
-    stat = os.stat(path)
-    return {"model": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -30,7 +30,6 @@ preprocessing, and ``load_statistics`` refuses statistics of other weights or ot
 preprocessing (they are never refitted silently).
 """
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -42,6 +41,7 @@ import torch
 
 from data.atomic import atomic_file
 from data.annotations import read_annotations
+from data.content_hash import file_identity
 from data.sampling import seeded_subset
 from engine.device import autocast
 from engine.evaluate import ready_batches
@@ -65,15 +65,6 @@ FIT_COMMAND = ("python eval/fit_open_set.py --model_path {model} --config_name C
 def statistics_path(model_path: str) -> str:
     """``.../model.pth`` -> ``.../model.openset.npz``."""
     return os.path.splitext(model_path)[0] + ".openset.npz"
-
-
-def model_fingerprint(path: str) -> dict:
-    """SHA-1 and size of a weights file: what the statistics belong to."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return {"sha1": digest.hexdigest(), "size": os.path.getsize(path)}
 
 
 def _head(model: torch.nn.Module) -> torch.nn.Module:
@@ -362,7 +353,7 @@ def load_statistics(setup: EvalSetup, path: Optional[str] = None) -> OpenSetStat
         raise ValueError(f"no open-set statistics for {setup.model_path} (expected {path}); "
                          f"make them once with: {refit}")
     stats = read_statistics(path)
-    fitted, now = stats.meta.get("model", {}), model_fingerprint(setup.model_path)
+    fitted, now = stats.meta.get("model", {}), file_identity(setup.model_path)
     if fitted.get("sha1") != now["sha1"]:
         raise ValueError(f"open-set statistics {path} are stale: fitted on weights with SHA-1 "
                          f"{fitted.get('sha1')}, but {setup.model_path} has SHA-1 {now['sha1']}; "
@@ -393,7 +384,7 @@ def fit_open_set(setup: EvalSetup, train_items: Sequence, val_items: Sequence, l
     values = all_scores(val["logits"], val["features"], stats)
     thresholds = {name: calibrate_threshold(values[name]) for name in SCORES if name in values}
     meta = {"format": FORMAT, "version": VERSION, "keep_rate": KEEP_RATE,
-            "model": {**model_fingerprint(setup.model_path), "path": os.path.abspath(setup.model_path)},
+            "model": {**file_identity(setup.model_path), "path": os.path.abspath(setup.model_path)},
             "method": getattr(setup.model, "info", {}).get("method", "dnadet"),
             "class_names": list(setup.class_names), "feature_dim": int(stats["means"].shape[1]),
             "preprocessing": _preprocessing(setup), "shrinkage": stats["shrinkage"],

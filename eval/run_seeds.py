@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, method, read_rows, run_row,  # noqa: E402
                             write_tables)
-from data.tree_hash import tree_fingerprint  # noqa: E402
+from data.content_hash import tree_fingerprint  # noqa: E402
 from data.atomic import atomic_file  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,6 +3,7 @@ several methods, released-format weights and 11-class in-the-wild lists."""
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -162,7 +163,11 @@ def test_cross_test_files_table_and_warning(trained, tmp_path, capsys):
 
 
 def test_reuse_reads_files_of_the_same_model_only(trained, tmp_path, capsys):
-    model = os.path.join(trained["run"], "model.pth")
+    copy = tmp_path / "weights"                         # a copy: its bytes change below
+    copy.mkdir()
+    for name in ("model.pth", "model.json", "model.openset.npz"):
+        shutil.copy(os.path.join(trained["run"], name), copy / name)
+    model = str(copy / "model.pth")
     args = ["--model_path", model, "--test_data_paths", trained["seed"], "--out_dir", str(tmp_path),
             "--config_name", "toy", "--set", *TINY]
     assert cross_test.main(args) == 0
@@ -177,9 +182,14 @@ def test_reuse_reads_files_of_the_same_model_only(trained, tmp_path, capsys):
     assert read_scores(folder)[1][2] == rows[1][2]
     assert cross_test.main(args) == 0                   # without --reuse: recomputed
     assert read_scores(folder)[1][2] != rows[1][2]
-    os.utime(model, None)                              # weights changed: never reuse
+    os.utime(model, None)                              # touched, same bytes: the same weights
     capsys.readouterr()
     assert cross_test.main(args + ["--reuse"]) == 0
+    assert "(1 of 1 reused)" in capsys.readouterr().out
+    state = torch.load(model, weights_only=True)       # weights changed: never reuse
+    state["classification_head.1.bias"] += 1.0
+    torch.save(state, model)
+    assert cross_test.main(args + ["--reuse", "--open_set", "off"]) == 0
     assert "(0 of 1 reused)" in capsys.readouterr().out
 
 
@@ -263,10 +273,11 @@ def test_in_the_wild_eleven_classes_names_from_config(tmp_path, capsys):
 
 def test_training_fits_open_set_statistics(trained):
     """main.py ends stage 2 by fitting model.openset.npz on its training and validation lists."""
-    from engine.open_set import model_fingerprint, read_statistics
+    from data.content_hash import file_identity
+    from engine.open_set import read_statistics
     model = os.path.join(trained["run"], "model.pth")
     stats = read_statistics(os.path.join(trained["run"], "model.openset.npz"))
-    assert stats.meta["model"]["sha1"] == model_fingerprint(model)["sha1"]
+    assert stats.meta["model"]["sha1"] == file_identity(model)["sha1"]
     assert (stats.meta["n_train"], stats.meta["n_val"]) == (18, 9) and stats.means.shape == (3, 64)
     assert stats.meta["train_list"].endswith("toy_train.txt") and stats.meta["val_list"].endswith("toy_val.txt")
     assert stats.score_names == ["msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine", "knn", "vim"]

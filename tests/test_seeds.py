@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from analysis import seeds
-from data.tree_hash import tree_fingerprint
+from data.content_hash import file_identity, tree_fingerprint
 from conftest import TINY_OVERRIDES, load_script
 
 
@@ -271,3 +271,15 @@ def test_seed_table_errors_name_the_bad_spec(tmp_path, capsys):
                             "--title", "T"]) == 1
     assert "both sides must be --rows labels" in capsys.readouterr().err
     assert not os.path.exists(out + ".md")
+
+
+def test_file_identity_is_the_content_not_the_path_or_time(tmp_path):
+    first, second = tmp_path / "a.pth", tmp_path / "b.pth"
+    first.write_bytes(b"weights")
+    second.write_bytes(b"weights")
+    identity = file_identity(str(first))
+    assert identity == {"sha1": "%s" % __import__("hashlib").sha1(b"weights").hexdigest(), "size": 7}
+    os.utime(first, (1, 1))
+    assert file_identity(str(first)) == identity == file_identity(str(second))
+    second.write_bytes(b"weightz")
+    assert file_identity(str(second)) != identity

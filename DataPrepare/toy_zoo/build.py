@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from data.atomic import atomic_file
-from data.tree_hash import tree_fingerprint
+from data.content_hash import tree_fingerprint
 
 from . import storage
 from .audit import audit_zoo

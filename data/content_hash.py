@@ -1,5 +1,10 @@
-"""A short fingerprint of a folder of files, e.g. a built toy zoo.
+"""What a file or a folder holds, by content: the one notion of "these weights changed".
 
+``file_identity`` (SHA-1 and size of a file's bytes; its path and mtime do not count, so a
+copied or touched file is the same file) keys everything derived from a weights or list file:
+the open-set statistics, the cross test's reusable predictions, the t-SNE feature cache.
+
+``tree_fingerprint`` is a short fingerprint of a folder, e.g. a built toy zoo.
 Zoos built from the same seed on different CPUs differ (their generators train with other
 floating-point rounding), so two users' numbers can differ because their test images do. The
 zoo builder records ``tree_fingerprint`` in ``manifest.json``; ``eval/cross_test.py`` and the
@@ -11,6 +16,15 @@ import os
 from typing import Optional
 
 SKIPPED = ("manifest.json",)
+
+
+def file_identity(path: str) -> dict:
+    """``{"sha1": hex digest of the bytes, "size": bytes}`` of a file."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha1": digest.hexdigest(), "size": os.path.getsize(path)}
 
 
 def tree_fingerprint(folder: str) -> str:
