@@ -1,4 +1,5 @@
 """The multi-seed runner: aggregation, Welch's test, resume, and one tiny end-to-end run."""
+import hashlib
 import json
 import os
 
@@ -278,7 +279,7 @@ def test_file_identity_is_the_content_not_the_path_or_time(tmp_path):
     first.write_bytes(b"weights")
     second.write_bytes(b"weights")
     identity = file_identity(str(first))
-    assert identity == {"sha1": "%s" % __import__("hashlib").sha1(b"weights").hexdigest(), "size": 7}
+    assert identity == {"sha1": hashlib.sha1(b"weights").hexdigest(), "size": 7}
     os.utime(first, (1, 1))
     assert file_identity(str(first)) == identity == file_identity(str(second))
     second.write_bytes(b"weightz")
