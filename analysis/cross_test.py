@@ -25,8 +25,7 @@ from data.atomic import atomic_file
 from data.content_hash import file_identity, recorded_fingerprint
 from analysis.open_set_report import OpenSetPlan, add_open_set_metrics, make_plan
 from data.annotations import UNKNOWN_LABEL, read_annotations
-from engine import open_set
-from engine.inference import (EvalSetup, empty_outputs, run_items, score,
+from engine.inference import (EvalSetup, run_items, score,
                               unreadable_reason)
 
 ROW_NAMES = (("_unseen_arch", "unseen-arch"), ("_cross_seed", "cross-seed"), ("_cross_loss", "cross-loss"),
@@ -161,18 +160,12 @@ def read_pred_files(folder: str, items: Sequence, meta: dict):
 
 
 def _predict(setup: EvalSetup, items: Sequence, desc: str, plan: Optional[OpenSetPlan]) -> dict:
-    """predict's arrays, plus ``unknown`` ({score: [n]}) when ``plan`` scores the open set."""
-    if plan is None:
-        outputs = run_items(setup, items, desc)
-    else:
-        outputs = open_set.collect(setup, items, desc)
-    if outputs["labels"].size == 0:
-        outputs = {**empty_outputs(), "skipped": outputs["skipped"]}
-        if plan is not None:
-            outputs["unknown"] = {name: np.zeros(0) for name in plan.names}
-    elif plan is not None:
-        outputs["unknown"] = plan.scores(outputs)
-        del outputs["logits"], outputs["features"]
+    """``run_items``' arrays, plus ``unknown`` ({score: [n]}) when ``plan`` scores the open set."""
+    outputs = run_items(setup, items, desc, features=plan is not None)
+    if plan is not None:
+        outputs["unknown"] = (plan.scores(outputs) if outputs["labels"].size else
+                              {name: np.zeros(0) for name in plan.names})
+        del outputs["features"]
     return outputs
 
 

@@ -14,7 +14,7 @@ difference, or ``force=True`` (``--do_extract``), recomputes.
 import json
 import os
 import warnings
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,35 +27,9 @@ from data.content_hash import file_identity
 from data.datasets import WholeImageDataset
 from data.preprocess import final_size
 from data.sampling import seeded_subset
-from engine.device import autocast
-from engine.evaluate import eval_loader, ready_batches
+from engine.evaluate import eval_loader, forward_pass
 
 
-def pooled_feature_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``fn(x [N, 3, H, W]) -> [N, d]``: the model's pooled feature.
-
-    ``model.forward_features(x)[0]`` when the model has it (SimpleCNN); otherwise the
-    input of the model's last ``nn.Linear``, captured with a forward pre-hook.
-    """
-    if hasattr(model, "forward_features"):
-        return lambda x: model.forward_features(x)[0]
-    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
-    if not linears:
-        raise ValueError(f"{type(model).__name__} has neither forward_features nor a Linear "
-                         f"layer: cannot tell which feature to embed")
-
-    def through_last_linear(x: torch.Tensor) -> torch.Tensor:
-        captured = []
-        handle = linears[-1].register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
-        try:
-            model(x)
-        finally:
-            handle.remove()
-        return captured[-1].flatten(1)
-    return through_last_linear
-
-
-@torch.no_grad()
 def extract_features(model: nn.Module, items: Sequence, config, device: torch.device,
                      amp=None) -> dict:
     """Pooled features of ``items`` ([(path, label)]) preprocessed like evaluation.
@@ -68,19 +42,11 @@ def extract_features(model: nn.Module, items: Sequence, config, device: torch.de
                                 config.second_resize_size, pipeline=config.data_pipeline)
     loader = eval_loader(dataset, config.val_batch_size, config.num_workers, device)
     size = final_size(config.resize_size, config.second_resize_size)
-    feature_of = pooled_feature_fn(model)
-    features, positions, labels, skipped = [], [], [], []
-    for images, batch_labels, batch_indices in ready_batches(loader, device, size, skipped):
-        with autocast(device, amp):
-            features.append(feature_of(images).float().cpu())
-        positions.append(batch_indices)
-        labels.append(batch_labels)
-    skipped = [items[i][0] for i in skipped]
-    if not features:
+    outputs = forward_pass(model, loader, device, size, amp=amp, features=True)
+    if not outputs["labels"].size:
         raise ValueError(f"none of the {len(items)} images could be read")
-    return {"features": torch.cat(features).numpy().astype(np.float32),
-            "positions": torch.cat(positions).numpy(), "labels": torch.cat(labels).numpy(),
-            "skipped": skipped}
+    return {"features": outputs["features"].astype(np.float32), "positions": outputs["indices"],
+            "labels": outputs["labels"], "skipped": [items[i][0] for i in outputs["skipped"]]}
 
 
 def cache_key(model_path: str, list_path: str, num: int, config, amp=None) -> dict:

@@ -39,7 +39,7 @@ class OpenSetPlan:
     stats_sha1: Optional[str] = None
 
     def scores(self, outputs: dict) -> Dict[str, np.ndarray]:
-        """Each score [n] of ``outputs`` (``engine.open_set.collect``'s logits and features)."""
+        """Each score [n] of ``outputs`` (``engine.inference.run_items``' logits and features)."""
         if self.stats is not None:
             return self.stats.scores(outputs["logits"], outputs["features"], self.names)
         values = logit_scores(outputs["logits"])

@@ -105,11 +105,10 @@ def predict_paths(setup: EvalSetup, paths: Iterable[str], batch_size: int = 32, 
     cut = stats.thresholds[score] if stats is not None else None
     for chunk in _chunks(paths, batch_size * chunk_batches):
         items = [(path, -1) for path in chunk]
+        outputs = run_items(setup, items, desc="predict", batch_size=batch_size, features=stats is not None)
         if stats is None:
-            outputs = run_items(setup, items, desc="predict", batch_size=batch_size)
             values = [None] * len(outputs["indices"])
         else:
-            outputs = open_set.collect(setup, items, desc="predict", batch_size=batch_size)
             values = (stats.scores(outputs["logits"], outputs["features"], [score])[score]
                       if outputs["indices"].size else [])
         found = {int(i): (p, v) for i, p, v in zip(outputs["indices"], outputs["probs"], values)}

@@ -40,32 +40,41 @@ def ready_batches(loader: DataLoader, device: torch.device, image_size: int, ski
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, image_size: int,
-            amp=None, progress: bool = False, desc: str = "eval") -> dict:
-    """Run the classifier over ``loader`` (items: image, label, index, ok).
+def forward_pass(model: torch.nn.Module, loader: DataLoader, device: torch.device, image_size: int,
+                 amp=None, features: bool = False, progress: bool = False, desc: str = "eval") -> dict:
+    """The one forward pass of a classifier over a loader (items: image, label, index, ok).
 
-    Batches of uint8 images are resized to ``image_size`` on the device first
-    (the fast path); float batches are used as they are. Returns numpy arrays
-    ``labels``, ``preds``, ``probs`` [n, K], ``indices`` for the readable images,
-    and ``skipped`` (the indices of unreadable ones).
+    Batches of uint8 images are resized to ``image_size`` on the device first (the fast
+    path); float batches are used as they are. Returns numpy arrays for the readable
+    images: ``labels`` [n], ``indices`` [n] (positions in the dataset), ``logits`` [n, K]
+    (float32), ``probs`` [n, K] (softmax), ``preds`` [n] (argmax), with ``features`` also
+    ``features`` [n, D] (the pooled feature that feeds the classifier, float32); and
+    ``skipped``, the indices of unreadable items. An all-unreadable loader gives empty arrays.
     """
     model.eval()
-    labels, preds, probs, indices, skipped = [], [], [], [], []
-    for images, batch_labels, batch_indices in ready_batches(loader, device, image_size, skipped,
-                                                             progress=progress, desc=desc):
+    keys = ("labels", "indices", "logits", "probs") + (("features",) if features else ())
+    out = {key: [] for key in keys}
+    skipped: list = []
+    for images, labels, indices in ready_batches(loader, device, image_size, skipped, progress=progress,
+                                                 desc=desc):
         with autocast(device, amp):
-            logits = model(images)[0]
-        batch_probs = torch.softmax(logits.float(), dim=1)
-        probs.append(batch_probs.cpu())
-        preds.append(batch_probs.argmax(dim=1).cpu())
-        labels.append(batch_labels)
-        indices.append(batch_indices)
-    if not probs:
-        return {"labels": np.zeros(0, int), "preds": np.zeros(0, int), "probs": np.zeros((0, 0)),
-                "indices": np.zeros(0, int), "skipped": skipped}
-    return {"labels": torch.cat(labels).numpy(), "preds": torch.cat(preds).numpy(),
-            "probs": torch.cat(probs).numpy(), "indices": torch.cat(indices).numpy(),
-            "skipped": skipped}
+            if features:
+                pooled = model.forward_features(images)[0]
+                logits = model.classify(pooled)
+                out["features"].append(pooled.float().cpu())
+            else:
+                logits = model(images)[0]
+        logits = logits.float()
+        out["logits"].append(logits.cpu())
+        out["probs"].append(torch.softmax(logits, dim=1).cpu())
+        out["labels"].append(labels)
+        out["indices"].append(indices)
+    if not out["labels"]:
+        arrays = {key: np.zeros(0, int) if key in ("labels", "indices") else np.zeros((0, 0), np.float32)
+                  for key in keys}
+        return {**arrays, "preds": np.zeros(0, int), "skipped": skipped}
+    arrays = {key: torch.cat(values).numpy() for key, values in out.items()}
+    return {**arrays, "preds": arrays["probs"].argmax(axis=1), "skipped": skipped}
 
 
 def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, class_num: int,
@@ -73,9 +82,9 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, c
              desc: str = "eval") -> dict:
     """Metrics (``engine.metrics.compute_metrics``) plus ``n_skipped`` unreadable images.
 
-    With ``keep_outputs`` the dict also holds ``outputs``: the arrays of ``predict``.
+    With ``keep_outputs`` the dict also holds ``outputs``: the arrays of ``forward_pass``.
     """
-    outputs = predict(model, loader, device, image_size, amp=amp, progress=progress, desc=desc)
+    outputs = forward_pass(model, loader, device, image_size, amp=amp, progress=progress, desc=desc)
     if outputs["labels"].size == 0:
         raise ValueError(f"{desc}: no readable image among {len(outputs['skipped'])} entries")
     metrics = compute_metrics(outputs["labels"], outputs["preds"], class_num)

@@ -12,7 +12,6 @@ import dataclasses
 import warnings
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -22,7 +21,7 @@ from data.datasets import WholeImageDataset
 from data.image_io import ImageLoadError, load_rgb
 from data.preprocess import final_size
 from engine.device import amp_dtype, resolve_device
-from engine.evaluate import eval_loader, predict
+from engine.evaluate import eval_loader, forward_pass
 from engine.metrics import compute_metrics
 from models import load_model, use_config_input_filter
 
@@ -148,16 +147,17 @@ def build_loader(setup: EvalSetup, items: Sequence, perturb=None,
 
 
 def run_items(setup: EvalSetup, items: Sequence, desc: str, perturb=None, progress: bool = True,
-              batch_size: Optional[int] = None) -> dict:
-    """One pass of ``engine.evaluate.predict`` over ``items``; unreadable files quietly left out.
+              batch_size: Optional[int] = None, features: bool = False) -> dict:
+    """``engine.evaluate.forward_pass`` over ``items``; unreadable files quietly left out.
 
-    Returns predict's arrays: labels, preds, probs [n, K], indices, skipped (list indices).
+    Returns its arrays: labels, indices, logits [n, K], probs [n, K], preds, skipped (list
+    indices), and with ``features`` the pooled features [n, D].
     """
     loader = build_loader(setup, items, perturb, batch_size)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="skipping unreadable test image")
-        return predict(setup.model, loader, setup.device, setup.image_size, amp=setup.amp,
-                       progress=progress, desc=desc)
+        return forward_pass(setup.model, loader, setup.device, setup.image_size, amp=setup.amp,
+                            features=features, progress=progress, desc=desc)
 
 
 def score(outputs: dict, class_num: int) -> dict:
@@ -178,8 +178,3 @@ def unreadable_reason(path: str) -> str:
     except ImageLoadError as error:
         return error.reason
     return "failed while loading (readable now: transient error?)"
-
-
-def empty_outputs() -> dict:
-    return {"labels": np.zeros(0, int), "preds": np.zeros(0, int), "probs": np.zeros((0, 0)),
-            "indices": np.zeros(0, int), "skipped": []}

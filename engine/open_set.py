@@ -33,7 +33,6 @@ import dataclasses
 import json
 import math
 import os
-import warnings
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -43,9 +42,7 @@ from data.atomic import atomic_file
 from data.annotations import read_annotations
 from data.content_hash import file_identity
 from data.sampling import seeded_subset
-from engine.device import autocast
-from engine.evaluate import ready_batches
-from engine.inference import EvalSetup, build_loader
+from engine.inference import EvalSetup, run_items
 from models import load_model
 
 SCORES = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine", "knn", "vim")
@@ -67,59 +64,13 @@ def statistics_path(model_path: str) -> str:
     return os.path.splitext(model_path)[0] + ".openset.npz"
 
 
-def _head(model: torch.nn.Module) -> torch.nn.Module:
-    for name in ("classification_head", "classifier"):   # SimpleCNN/AttNet, DCTNet
-        if isinstance(getattr(model, name, None), torch.nn.Module):
-            return getattr(model, name)
-    raise ValueError(f"{type(model).__name__} has no classification_head/classifier: open-set "
-                     f"scores need the pooled feature that feeds the classifier")
-
-
 def linear_head(model: torch.nn.Module) -> Optional[tuple]:
     """(W [K, D], b [K]) of the last linear layer of the classifier head, as float64 arrays, or None."""
-    linears = [m for m in _head(model).modules() if isinstance(m, torch.nn.Linear)] \
-        if isinstance(_head(model), torch.nn.Module) else []
+    linears = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)]
     if not linears or linears[-1].bias is None:
         return None
     layer = linears[-1]
     return (layer.weight.detach().double().cpu().numpy(), layer.bias.detach().double().cpu().numpy())
-
-
-def logits_and_features(model: torch.nn.Module, images: torch.Tensor):
-    """One forward: (logits [N, K], pooled feature [N, D]); the logits equal ``model(x)[0]``."""
-    if not hasattr(model, "forward_features"):
-        raise ValueError(f"{type(model).__name__} has no forward_features: cannot score it open-set")
-    pooled = model.forward_features(images)[0]
-    return _head(model)(pooled), pooled
-
-
-@torch.no_grad()
-def collect(setup: EvalSetup, items: Sequence, desc: str = "open set", progress: bool = True,
-            batch_size: Optional[int] = None) -> dict:
-    """``engine.evaluate.predict``'s arrays for ``items`` plus ``logits`` [n, K] and ``features`` [n, D]."""
-    model = setup.model.eval()
-    loader = build_loader(setup, items, batch_size=batch_size)
-    out = {key: [] for key in ("labels", "indices", "logits", "features")}
-    skipped: list = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="skipping unreadable test image")
-        for images, labels, indices in ready_batches(loader, setup.device, setup.image_size, skipped,
-                                                     progress=progress, desc=desc):
-            with autocast(setup.device, setup.amp):
-                logits, pooled = logits_and_features(model, images)
-            out["logits"].append(logits.float().cpu())
-            out["features"].append(pooled.float().cpu())
-            out["labels"].append(labels)
-            out["indices"].append(indices)
-    if not out["logits"]:
-        return {"labels": np.zeros(0, int), "preds": np.zeros(0, int), "probs": np.zeros((0, 0)),
-                "indices": np.zeros(0, int), "logits": np.zeros((0, 0)), "features": np.zeros((0, 0)),
-                "skipped": skipped}
-    arrays = {key: torch.cat(value).numpy() for key, value in out.items()}
-    logits = torch.from_numpy(arrays["logits"])
-    arrays["probs"] = torch.softmax(logits, dim=1).numpy()
-    arrays["preds"] = arrays["probs"].argmax(axis=1)
-    return {**arrays, "skipped": skipped}
 
 
 def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: int,
@@ -375,10 +326,10 @@ def fit_open_set(setup: EvalSetup, train_items: Sequence, val_items: Sequence, l
     ``lists`` names the two lists in the metadata ({"train": path, "val": path}).
     """
     chosen = [train_items[i] for i in seeded_subset(train_items, setup.config.seed, total=max_images)]
-    train = collect(setup, chosen, "open-set fit (train)", progress)
+    train = run_items(setup, chosen, "open-set fit (train)", progress=progress, features=True)
     stats = fit_feature_statistics(train["features"], train["labels"], setup.class_num,
                                    head=linear_head(setup.model), logits=train["logits"])
-    val = collect(setup, val_items, "open-set fit (val)", progress)
+    val = run_items(setup, val_items, "open-set fit (val)", progress=progress, features=True)
     if val["labels"].size == 0:
         raise ValueError(f"open-set fit: no readable validation image in {lists.get('val')}")
     values = all_scores(val["logits"], val["features"], stats)

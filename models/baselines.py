@@ -2,7 +2,8 @@
 
 Both take x [N, 3, H, W] in [-1, 1] and return (logits [N, class_num], feature_map), the
 pooled feature and the logits in float32 under any autocast (as ``SimpleCNN``);
-``forward_features(x)`` returns (pooled feature [N, D], feature_map) for the t-SNE tool.
+``forward_features(x)`` returns (pooled feature [N, D], feature_map), ``classify(pooled)`` the
+logits and ``head`` the classifier module, as for ``SimpleCNN``.
 Their last Linear layer is the classifier (``models.load_model`` reads class_num from it).
 
 - ``attnet``: ``AttNet``, a plain CNN classifier of whole images after Yu et al. (ICCV 2019,
@@ -59,9 +60,16 @@ class AttNet(nn.Module):
         feature_map = self.features(x)
         return feature_map.float().mean(dim=(2, 3)), feature_map
 
+    @property
+    def head(self) -> nn.Module:
+        return self.classification_head
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        return head_in_fp32(self.classification_head, pooled)
+
     def forward(self, x: torch.Tensor):
         pooled, feature_map = self.forward_features(x)
-        return head_in_fp32(self.classification_head, pooled), feature_map
+        return self.classify(pooled), feature_map
 
 
 class DCTNet(nn.Module):
@@ -98,9 +106,16 @@ class DCTNet(nn.Module):
         feature_map = self.features(spectrum)
         return torch.flatten(self.pool(feature_map.float()), 1), feature_map
 
+    @property
+    def head(self) -> nn.Module:
+        return self.classifier
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        return head_in_fp32(self.classifier, pooled)
+
     def forward(self, x: torch.Tensor):
         pooled, feature_map = self.forward_features(x)
-        return head_in_fp32(self.classifier, pooled), feature_map
+        return self.classify(pooled), feature_map
 
 
 BASELINES = {"attnet": AttNet, "dct": DCTNet}

@@ -34,5 +34,5 @@ class ContrastiveModel(nn.Module):
 
     def forward(self, x: torch.Tensor):
         pooled, _ = self.backbone.forward_features(x)
-        logits = head_in_fp32(self.backbone.classification_head, pooled)
+        logits = self.backbone.classify(pooled)
         return logits, head_in_fp32(self.projection, pooled)

@@ -115,6 +115,15 @@ class SimpleCNN(nn.Module):
         feature_map = self.main(self.prefilter(x))
         return feature_map.float().mean(dim=(2, 3)), feature_map
 
+    @property
+    def head(self) -> nn.Module:
+        """The classifier: pooled feature [N, 8w] -> logits [N, class_num]."""
+        return self.classification_head
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits [N, class_num] of pooled features [N, 8w], in float32 (``head_in_fp32``)."""
+        return head_in_fp32(self.classification_head, pooled)
+
     def forward(self, x: torch.Tensor):
         pooled, feature_map = self.forward_features(x)
-        return head_in_fp32(self.classification_head, pooled), feature_map
+        return self.classify(pooled), feature_map

@@ -271,14 +271,14 @@ def test_fast_path_equals_pil_path_on_every_image_size(tmp_path):
     """celeba geometry (crop 128 -> 512), the released model format: a whole-image prediction
     must not depend on the pipeline, whatever the image's size (one batch mixes them all)."""
     from data.datasets import WholeImageDataset
-    from engine.evaluate import eval_loader, predict
+    from engine.evaluate import eval_loader, forward_pass
     items = [(_write_rgb(tmp_path / f"{h}x{w}.png", h, w, seed), 0) for seed, (h, w) in enumerate(SHAPES)]
     reference = WholeImageDataset(items, crop_size=128, resize_size=512, pipeline="pil")
     model = _discriminating_model(torch.stack([reference[i][0] for i in range(len(items))]))
     probs = {}
     for pipeline in ("pil", "batched"):
         dataset = WholeImageDataset(items, crop_size=128, resize_size=512, pipeline=pipeline)
-        probs[pipeline] = predict(model, eval_loader(dataset, len(items), 0), torch.device("cpu"), 512)["probs"]
+        probs[pipeline] = forward_pass(model, eval_loader(dataset, len(items), 0), torch.device("cpu"), 512)["probs"]
     difference = np.abs(probs["pil"] - probs["batched"]).max(axis=1)
     assert probs["pil"].std(axis=0).max() > 0.1, "the model must tell the images apart for this to mean anything"
     assert (difference <= 5e-3).all(), dict(zip(SHAPES, difference.round(4)))

@@ -14,7 +14,7 @@ from analysis.open_set_report import auroc, fpr_at_tpr, oscr
 from conftest import load_script, make_class_images, random_model
 from data.annotations import write_annotations
 from engine import open_set
-from engine.inference import load_eval_setup
+from engine.inference import load_eval_setup, run_items
 from models import SimpleCNN
 
 TINY = ["num_workers=0", "class_num=3", "crop_size=32", "resize_size=32", "val_batch_size=8", "amp=off"]
@@ -81,17 +81,25 @@ def test_missing_class_and_large_dimension():
 
 
 @pytest.mark.parametrize("method", ["dnadet", "attnet", "dct"])
-def test_logits_and_pooled_features_of_every_method(method):
+def test_one_forward_pass_gives_logits_and_pooled_features_of_every_method(method):
+    from engine.evaluate import forward_pass
     from models import build_model
     torch.manual_seed(0)
     model = build_model(method, 3, width=8).eval()
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(5, 3, 32, 32)
+    batches = [(x[:3], torch.tensor([0, 1, 2]), torch.arange(3), torch.ones(3, dtype=torch.bool)),
+               (x[3:], torch.tensor([2, 0]), torch.tensor([3, 4]), torch.tensor([True, False]))]
+    with_features = forward_pass(model, batches, torch.device("cpu"), 32, features=True)
+    plain = forward_pass(model, batches, torch.device("cpu"), 32)
     with torch.no_grad():
-        logits, pooled = open_set.logits_and_features(model, x)
-        assert torch.allclose(logits, model(x)[0], atol=1e-6)
-    assert pooled.shape == (2, model.feature_dim)        # 8w = 64 (dnadet, attnet); 4 * 32 * 32 (dct)
-    with pytest.raises(ValueError, match="has no forward_features"):
-        open_set.logits_and_features(torch.nn.Linear(3, 3), x)
+        expected = model(x[:4])[0]
+    assert np.array_equal(with_features["logits"], plain["logits"])        # the classifier's own logits
+    np.testing.assert_allclose(with_features["logits"], expected.numpy(), rtol=1e-6, atol=1e-6)
+    assert with_features["features"].shape == (4, model.feature_dim)   # 64 (dnadet, attnet); 4 * 32 * 32 (dct)
+    assert "features" not in plain and plain["skipped"] == [4]
+    assert np.array_equal(plain["preds"], plain["probs"].argmax(axis=1)) and list(plain["labels"]) == [0, 1, 2, 2]
+    empty = forward_pass(model, batches[1:2] * 0, torch.device("cpu"), 32, features=True)
+    assert empty["logits"].shape == (0, 0) and empty["features"].shape == (0, 0) and empty["preds"].size == 0
 
 
 @pytest.mark.parametrize("n", [1, 7, 20, 100, 101])
@@ -191,15 +199,11 @@ def test_fit_command_calibrates_and_refuses_stale_weights(lists, tmp_path, capsy
     stats = open_set.load_statistics(setup)
     assert stats.meta["n_train"] == 18 and stats.meta["n_val"] == 9
     assert stats.meta["train_list"] == lists["toy_train"]
-    val = open_set.collect(setup, read(lists["toy_val"]), progress=False)
+    val = run_items(setup, read(lists["toy_val"]), "val", progress=False, features=True)
     for name, values in stats.scores(val["logits"], val["features"]).items():
         assert np.mean(values <= stats.thresholds[name]) >= 0.95, name
         assert stats.meta["val_kept"][name] == pytest.approx(np.mean(values <= stats.thresholds[name]))
-    # the forward used for the scores gives the classifier's own logits
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        logits, pooled = open_set.logits_and_features(setup.model, x)
-        assert torch.allclose(logits, setup.model(x)[0]) and pooled.shape == (2, 64)
+    assert val["features"].shape == (9, 64)
     # other weights in the same file: refused, never refitted silently
     other = SimpleCNN(3, width=8)
     torch.save(other.state_dict(), model)

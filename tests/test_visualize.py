@@ -10,12 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
 from conftest import make_collections
 from configs import load_config
 from data.annotations import read_annotations, write_annotations
-from analysis.features import cached_features, effective_perplexity, pooled_feature_fn
+from analysis.features import cached_features, effective_perplexity
 from analysis.gradcam import grad_cam, layer_names, normalise_maps
 from models import SimpleCNN, load_model
 
@@ -57,16 +56,6 @@ def test_perplexity_is_lowered_for_few_images():
     assert effective_perplexity(15, 16) == 15
     with pytest.raises(ValueError, match="at least 3"):
         effective_perplexity(15, 2)
-
-
-def test_pooled_feature_falls_back_to_last_linear_input():
-    model = nn.Sequential(nn.Conv2d(3, 5, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 2)).eval()
-    x = torch.randn(4, 3, 8, 8)
-    expected = model[:3](x)
-    assert torch.allclose(pooled_feature_fn(model)(x), expected)
-    assert not model[3]._forward_pre_hooks
-    simple = SimpleCNN(3, width=8).eval()
-    assert pooled_feature_fn(simple)(torch.randn(2, 3, 32, 32)).shape == (2, 64)
 
 
 def test_feature_cache_reused_then_recomputed_when_list_changes(tiny, tmp_path):
