@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from models.dct import LogDCT, SpectrumStandardise
-from models.simple_cnn import head_in_fp32
+from models.simple_cnn import PooledClassifier
 
 
-class AttNet(nn.Module):
+class AttNet(PooledClassifier):
     """Yu et al.'s attribution classifier (ProGAN-discriminator layout), size-independent.
 
     Args:
@@ -60,19 +60,8 @@ class AttNet(nn.Module):
         feature_map = self.features(x)
         return feature_map.float().mean(dim=(2, 3)), feature_map
 
-    @property
-    def head(self) -> nn.Module:
-        return self.classification_head
 
-    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
-        return head_in_fp32(self.classification_head, pooled)
-
-    def forward(self, x: torch.Tensor):
-        pooled, feature_map = self.forward_features(x)
-        return self.classify(pooled), feature_map
-
-
-class DCTNet(nn.Module):
+class DCTNet(PooledClassifier):
     """Frank et al.'s DCT-spectrum classifier.
 
     Args:
@@ -85,6 +74,8 @@ class DCTNet(nn.Module):
             exactly that, larger inputs are pooled down to it).
     Forward: x [N, 3, H, W] in [-1, 1] -> (logits [N, K], feature_map [N, w/2, H/4, W/4]).
     """
+
+    head_name = "classifier"        # its state_dict key (saved weights keep loading)
 
     def __init__(self, class_num: int, width: int = 64, grid: int = 32):
         super().__init__()
@@ -105,17 +96,6 @@ class DCTNet(nn.Module):
         spectrum = self.standardise(self.spectrum(x))          # [N, 3, H, W]
         feature_map = self.features(spectrum)
         return torch.flatten(self.pool(feature_map.float()), 1), feature_map
-
-    @property
-    def head(self) -> nn.Module:
-        return self.classifier
-
-    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
-        return head_in_fp32(self.classifier, pooled)
-
-    def forward(self, x: torch.Tensor):
-        pooled, feature_map = self.forward_features(x)
-        return self.classify(pooled), feature_map
 
 
 BASELINES = {"attnet": AttNet, "dct": DCTNet}

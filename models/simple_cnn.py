@@ -31,6 +31,28 @@ def head_in_fp32(head: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
         return head(pooled.float())
 
 
+class PooledClassifier(nn.Module):
+    """A network whose logits are a head on a pooled feature (DNA-Det and both baselines).
+
+    Subclasses define ``forward_features(x) -> (pooled [N, D], feature_map)`` and name their
+    classifier module in ``head_name``. ``classify(pooled)`` runs it in float32
+    (``head_in_fp32``); ``forward(x) -> (logits [N, K], feature_map)``.
+    """
+    head_name = "classification_head"
+
+    @property
+    def head(self) -> nn.Module:
+        """The classifier: pooled feature [N, D] -> logits [N, K]."""
+        return getattr(self, self.head_name)
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        return head_in_fp32(self.head, pooled)
+
+    def forward(self, x: torch.Tensor):
+        pooled, feature_map = self.forward_features(x)
+        return self.classify(pooled), feature_map
+
+
 class HighPassResidual(nn.Module):
     """x - GaussianBlur(x): keeps the high frequencies where upsampling traces live.
 
@@ -73,7 +95,7 @@ class ConvBlock(nn.Module):
         return self.main(x)
 
 
-class SimpleCNN(nn.Module):
+class SimpleCNN(PooledClassifier):
     """DNA-Det backbone and classifier.
 
     Args:
@@ -114,16 +136,3 @@ class SimpleCNN(nn.Module):
         """Return (pooled feature [N, 8w], feature map [N, 8w, h, w])."""
         feature_map = self.main(self.prefilter(x))
         return feature_map.float().mean(dim=(2, 3)), feature_map
-
-    @property
-    def head(self) -> nn.Module:
-        """The classifier: pooled feature [N, 8w] -> logits [N, class_num]."""
-        return self.classification_head
-
-    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Logits [N, class_num] of pooled features [N, 8w], in float32 (``head_in_fp32``)."""
-        return head_in_fp32(self.classification_head, pooled)
-
-    def forward(self, x: torch.Tensor):
-        pooled, feature_map = self.forward_features(x)
-        return self.classify(pooled), feature_map
