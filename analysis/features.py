@@ -1,8 +1,7 @@
 """Pooled backbone features of whole images, cached on disk, and their t-SNE (paper Figure 1).
 
-The images go through exactly the evaluation preprocessing (``WholeImageDataset`` and
-``eval_loader``; the batched pipeline resizes uint8 batches on the device with
-``resize_normalise``). The feature is the globally pooled output of the last backbone
+The images go through exactly the evaluation preprocessing and forward pass
+(``engine.inference.run_items`` of the model's ``EvalSetup``). The feature is the globally pooled output of the last backbone
 stage, ``[n_images, 8w]`` (512-d at the paper's w = 64).
 
 Cache: ``{stem}.npy`` (features ``[n, d]`` float32), ``{stem}_index.npy`` (``[n, 2]``:
@@ -14,47 +13,34 @@ difference, or ``force=True`` (``--do_extract``), recomputes.
 import json
 import os
 import warnings
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
-from configs import generic_class_names
 from data.atomic import atomic_file
 from data.annotations import read_annotations
 from data.content_hash import file_identity
-from data.datasets import WholeImageDataset
-from data.preprocess import final_size
 from data.sampling import seeded_subset
-from engine.evaluate import eval_loader, forward_pass
+from engine.inference import EvalSetup, run_items
 
 
-def extract_features(model: nn.Module, items: Sequence, config, device: torch.device,
-                     amp=None) -> dict:
-    """Pooled features of ``items`` ([(path, label)]) preprocessed like evaluation.
+def extract_features(setup: EvalSetup, items: Sequence) -> dict:
+    """Pooled features of ``items`` ([(path, label)]) through the evaluation forward pass.
 
     Returns ``features`` [n, d] float32, ``positions`` [n] (index into ``items``),
     ``labels`` [n] for the readable images and ``skipped`` (paths that could not be read).
     """
-    model.eval()
-    dataset = WholeImageDataset(items, config.crop_size, config.resize_size,
-                                config.second_resize_size, pipeline=config.data_pipeline)
-    loader = eval_loader(dataset, config.val_batch_size, config.num_workers, device)
-    size = final_size(config.resize_size, config.second_resize_size)
-    outputs = forward_pass(model, loader, device, size, amp=amp, features=True)
+    outputs = run_items(setup, items, "features", progress=False, features=True)
     if not outputs["labels"].size:
         raise ValueError(f"none of the {len(items)} images could be read")
     return {"features": outputs["features"].astype(np.float32), "positions": outputs["indices"],
             "labels": outputs["labels"], "skipped": [items[i][0] for i in outputs["skipped"]]}
 
 
-def cache_key(model_path: str, list_path: str, num: int, config, amp=None) -> dict:
+def cache_key(setup: EvalSetup, list_path: str, num: int) -> dict:
     """What the cached features depend on (see the module docstring)."""
-    return {"model": file_identity(model_path), "list": file_identity(list_path),
-            "num": num, "seed": config.seed, "crop_size": config.crop_size,
-            "resize_size": config.resize_size, "second_resize_size": config.second_resize_size,
-            "data_pipeline": config.data_pipeline, "amp": str(amp)}
+    return {"model": file_identity(setup.model_path), "list": file_identity(list_path), "num": num,
+            "seed": setup.config.seed, **setup.preprocessing(), "amp": str(setup.amp)}
 
 
 def load_cached(stem: str, key: dict) -> Optional[dict]:
@@ -86,19 +72,18 @@ def save_cache(stem: str, key: dict, result: dict) -> None:
                    "skipped": result["skipped"]}, handle, indent=1)
 
 
-def cached_features(model: nn.Module, model_path: str, list_path: str, items: Sequence,
-                    num: int, config, device: torch.device, stem: str, force: bool = False,
-                    amp=None) -> dict:
+def cached_features(setup: EvalSetup, list_path: str, items: Sequence, num: int, stem: str,
+                    force: bool = False) -> dict:
     """``extract_features`` of ``items`` through the cache at ``stem``.
 
     The returned dict has ``from_cache`` (bool) besides the arrays of ``extract_features``.
     """
-    key = cache_key(model_path, list_path, num, config, amp)
+    key = cache_key(setup, list_path, num)
     if not force:
         cached = load_cached(stem, key)
         if cached is not None:
             return {**cached, "from_cache": True}
-    result = extract_features(model, items, config, device, amp=amp)
+    result = extract_features(setup, items)
     save_cache(stem, key, result)
     return {**result, "from_cache": False}
 
@@ -129,57 +114,31 @@ def fit_tsne(features: np.ndarray, perplexity: float = 15.0, seed: int = 0) -> n
     return tsne.fit_transform(features.astype(np.float64)).astype(np.float32)
 
 
-def resolve_class_names(class_num: int, legend: Optional[Sequence[str]], model_info: dict,
-                        config) -> List[str]:
-    """Names for the legend and file names: ``--legend``, else the model's, else the config's.
-
-    A model's generic names (``class_0``...) lose to the config's. A config whose
-    class_num differs from the model's is an error: it is the wrong config (and so,
-    likely, the wrong preprocessing).
-    """
-    if config.class_num != class_num:
-        raise ValueError(f"the config has class_num={config.class_num} but the model has {class_num} "
-                         f"outputs; pass the config it was trained with (or --set class_num={class_num})")
-    if legend:
-        if len(legend) != class_num:
-            raise ValueError(f"--legend has {len(legend)} names but the model has {class_num} "
-                             f"classes; give one name per class")
-        return list(legend)
-    names = list(model_info.get("class_names") or [])
-    generic = names == generic_class_names(class_num)
-    if len(names) == class_num and not generic:
-        return names
-    if len(config.class_names) == class_num:
-        return list(config.class_names)
-    return generic_class_names(class_num)
-
-
-def run_tsne(models: Sequence[tuple], list_path: str, config, device: torch.device, out_dir: str,
-             class_names: Sequence[str], num: int = 4000, perplexity: float = 15.0,
-             force: bool = False, amp=None) -> dict:
+def run_tsne(setups: Sequence[tuple], list_path: str, out_dir: str, num: int = 4000,
+             perplexity: float = 15.0, force: bool = False) -> dict:
     """Figure 1: t-SNE of the pooled features of a (seeded, stratified) subset of a list.
 
     Args:
-        models: ``[(title, model, model_path)]``, one panel each (two for ``--compare``).
-        class_names: one per class (the legend); list labels must lie below their count.
-        num: at most this many images (``data.sampling.seeded_subset`` with ``config.seed``).
+        setups: ``[(title, EvalSetup)]``, one panel each (two for ``--compare``); the first
+            one's class names make the legend (list labels must lie below their count).
+        num: at most this many images (``data.sampling.seeded_subset`` with the config's seed).
     Writes ``out_dir/tsne.png``, ``out_dir/tsne[_compare].csv`` (path,label,x,y) and the
     feature caches ``out_dir/cache/{model|compare}_{list stem}.*``. Returns ``png``,
     ``csvs``, ``n_images``, ``n_skipped``, ``skipped``, ``from_cache`` (one bool per model)
     and ``perplexity`` (the value used).
     """
     from analysis import figures  # matplotlib only when drawing
+    class_names, seed = setups[0][1].class_names, setups[0][1].config.seed
     items = read_annotations(list_path, class_num=len(class_names))
-    subset = [items[i] for i in seeded_subset(items, config.seed, total=num)]
+    subset = [items[i] for i in seeded_subset(items, seed, total=num)]
     list_stem = os.path.splitext(os.path.basename(list_path))[0]
     panels, csvs, from_cache, result = [], [], [], None
-    for number, (title, model, model_path) in enumerate(models):
+    for number, (title, setup) in enumerate(setups):
         tag = "model" if number == 0 else "compare"
         stem = os.path.join(out_dir, "cache", f"{tag}_{list_stem}")
-        result = cached_features(model, model_path, list_path, subset, num, config, device, stem,
-                                 force=force, amp=amp)
+        result = cached_features(setup, list_path, subset, num, stem, force=force)
         used = effective_perplexity(perplexity, len(result["features"]))
-        xy = fit_tsne(result["features"], used, seed=config.seed)
+        xy = fit_tsne(result["features"], used, seed=seed)
         panels.append((xy, result["labels"], title))
         csvs.append(figures.save_embedding_csv(
             os.path.join(out_dir, "tsne.csv" if number == 0 else "tsne_compare.csv"),

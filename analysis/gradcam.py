@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from data.datasets import WholeImageDataset
-from data.preprocess import final_size
 from data.sampling import seeded_subset
-from engine.evaluate import eval_loader, ready_batches
+from engine.evaluate import ready_batches
+from engine.inference import EvalSetup, build_loader
 
 DEFAULT_LAYER = "main.3.main.2"
 
@@ -102,20 +101,17 @@ def to_uint8_images(images: torch.Tensor) -> np.ndarray:
     return pixels.byte().permute(0, 2, 3, 1).numpy()
 
 
-def iter_gradcam(model: nn.Module, items: Sequence, config, device: torch.device,
-                 layer_name: str = DEFAULT_LAYER, target: Optional[int] = None,
-                 skipped: Optional[list] = None):
+def iter_gradcam(setup: EvalSetup, items: Sequence, layer_name: str = DEFAULT_LAYER,
+                 target: Optional[int] = None, skipped: Optional[list] = None):
     """Yield ``(position, picture uint8 [H, W, 3], cam [H, W], label, pred)`` per readable item.
 
-    Images are preprocessed like evaluation (``WholeImageDataset``, ``eval_loader`` and
+    Images are preprocessed like evaluation (``engine.inference.build_loader`` and
     ``ready_batches``). Paths of unreadable items are appended to ``skipped``.
     """
-    dataset = WholeImageDataset(items, config.crop_size, config.resize_size,
-                                config.second_resize_size, pipeline=config.data_pipeline)
-    loader = eval_loader(dataset, config.val_batch_size, config.num_workers, device)
-    size = final_size(config.resize_size, config.second_resize_size)
+    model, device = setup.model, setup.device
     unreadable: list = []
-    for images, labels, indices in ready_batches(loader, device, size, unreadable):
+    for images, labels, indices in ready_batches(build_loader(setup, items), device, setup.image_size,
+                                                 unreadable):
         if skipped is not None:
             skipped += [items[i][0] for i in unreadable]
         unreadable.clear()
@@ -133,11 +129,11 @@ def file_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", name)
 
 
-def run_gradcam(model: nn.Module, items: Sequence, config, device: torch.device,
-                class_names: Sequence[str], out_dir: str, layer_name: str = DEFAULT_LAYER,
+def run_gradcam(setup: EvalSetup, items: Sequence, out_dir: str, layer_name: str = DEFAULT_LAYER,
                 target: Optional[int] = None, per_class: int = 4, sheet_per_class: int = 3) -> dict:
     """Grad-CAM of ``per_class`` items of every class (``data.sampling.seeded_subset``
-    with ``config.seed``; 0 = all), saved under ``out_dir``; returns a summary dict.
+    with the config's seed; 0 = all), saved under ``out_dir``; returns a summary dict.
+    Class names are the setup's.
 
     Per image: ``{index:05d}_true-{name}_pred-{name}_{input|heatmap|overlay}.png``
     (index = position in ``items``), and ``contact_sheet.png`` with up to
@@ -145,15 +141,15 @@ def run_gradcam(model: nn.Module, items: Sequence, config, device: torch.device,
     ``skipped`` (paths), ``n_correct``, ``files`` (written PNGs), ``sheet`` (its path).
     """
     from analysis import figures  # matplotlib only when drawing
-    find_layer(model, layer_name)  # fail before reading any image
+    class_names = setup.class_names
+    find_layer(setup.model, layer_name)  # fail before reading any image
     if target is not None and not 0 <= target < len(class_names):
         raise ValueError(f"--target {target} outside 0..{len(class_names) - 1}")
-    positions = seeded_subset(items, config.seed, per_class=per_class)
+    positions = seeded_subset(items, setup.config.seed, per_class=per_class)
     chosen = [items[p] for p in positions]
     summary = {"n_images": 0, "n_correct": 0, "skipped": [], "files": []}
     sheet = {}
-    for index, picture, cam, label, pred in iter_gradcam(model, chosen, config, device, layer_name,
-                                                         target, summary["skipped"]):
+    for index, picture, cam, label, pred in iter_gradcam(setup, chosen, layer_name, target, summary["skipped"]):
         true_name, pred_name = class_names[label], class_names[pred]
         stem = os.path.join(out_dir, f"{positions[index]:05d}_true-{file_safe(true_name)}"
                                      f"_pred-{file_safe(pred_name)}")

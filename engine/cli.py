@@ -1,6 +1,7 @@
 """Command-line arguments shared by the entry scripts (main.py, eval/*.py, visualize/*.py)."""
 import argparse
 import sys
+from typing import Optional
 
 from configs import load_config
 from engine.device import resolve_device
@@ -40,9 +41,11 @@ def config_and_device(args: argparse.Namespace):
     return config, resolve_device(args.device if args.device != "auto" else config.device)
 
 
-def load_setup(args: argparse.Namespace, pipeline: str = "pil"):
-    """``engine.inference.load_eval_setup`` from the common arguments; its notes go to stderr."""
-    setup = load_eval_setup(args.model_path, args.config_name, args.set, args.device, pipeline)
+def load_setup(args: argparse.Namespace, pipeline: str = "pil", model_path: Optional[str] = None):
+    """``engine.inference.load_eval_setup`` from the common arguments (``--legend`` too, where
+    the script has it); its notes go to stderr. ``model_path`` replaces ``--model_path``."""
+    setup = load_eval_setup(model_path or args.model_path, args.config_name, args.set, args.device, pipeline,
+                            legend=getattr(args, "legend", None))
     for note in setup.notes:
         print(f"note: {note}", file=sys.stderr)
     return setup

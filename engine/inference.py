@@ -71,12 +71,16 @@ def _has_names(names, class_num: int) -> bool:
 
 def load_eval_setup(model_path: str, config_name: Optional[str] = None,
                     overrides: Sequence[str] = (), device: str = "auto",
-                    pipeline: str = "pil") -> EvalSetup:
+                    pipeline: str = "pil", legend: Optional[Sequence[str]] = None) -> EvalSetup:
     """Load weights (released ``model.pth`` or ``checkpoint.pth``) with their settings.
 
+    The one place that decides what a model needs at evaluation: config, preprocessing
+    (``--set`` > model.json > config), input filter, device and class names (``legend`` >
+    the model's non-generic names > the config's > ``class_0``...).
+
     Raises:
-        ValueError: unreadable weights, unknown config, no config name anywhere,
-            or a config whose class_num differs from the weights' classifier.
+        ValueError: unreadable weights, unknown config, no config name anywhere, a config
+            whose class_num differs from the weights' classifier, or a legend of another length.
     """
     if pipeline not in PIPELINES:
         raise ValueError(f"--pipeline must be one of {PIPELINES}, got {pipeline!r}")
@@ -94,7 +98,12 @@ def load_eval_setup(model_path: str, config_name: Optional[str] = None,
                          f"was trained with (or --set class_num={info['class_num']})")
     notes = []
     config = _apply_sidecar_preprocessing(config, info, overrides, name, notes)
-    if _has_names(info.get("class_names"), config.class_num):
+    if legend:
+        if len(legend) != config.class_num:
+            raise ValueError(f"--legend has {len(legend)} names but the model has {config.class_num} "
+                             f"classes; give one name per class")
+        names = list(legend)
+    elif _has_names(info.get("class_names"), config.class_num):
         names = list(info["class_names"])
     elif _has_names(config.class_names, config.class_num):
         names = list(config.class_names)

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from conftest import make_collections
-from configs import load_config
+from engine.inference import load_eval_setup
 from data.annotations import read_annotations, write_annotations
 from analysis.features import cached_features, effective_perplexity
 from analysis.gradcam import grad_cam, layer_names, normalise_maps
-from models import SimpleCNN, load_model
+from models import SimpleCNN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = ["class_num=3", "crop_size=32", "resize_size=32", "num_workers=0", "val_batch_size=8"]
@@ -59,14 +59,12 @@ def test_perplexity_is_lowered_for_few_images():
 
 
 def test_feature_cache_reused_then_recomputed_when_list_changes(tiny, tmp_path):
-    config = load_config("toy", SETTINGS)
-    model = load_model(tiny["model"])
+    setup = load_eval_setup(tiny["model"], "toy", SETTINGS, "cpu")
     list_path = str(tmp_path / "list.txt")
     items = read_annotations(tiny["list"])
     write_annotations(list_path, items)
     stem = str(tmp_path / "cache" / "feat")
-    run = lambda items_, force=False: cached_features(model, tiny["model"], list_path, items_, 100, config,
-                                                      torch.device("cpu"), stem, force=force)
+    run = lambda items_, force=False: cached_features(setup, list_path, items_, 100, stem, force=force)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = run(items)

@@ -17,7 +17,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from data.annotations import read_annotations  # noqa: E402
-from analysis.features import resolve_class_names  # noqa: E402
 from analysis.gradcam import DEFAULT_LAYER, run_gradcam  # noqa: E402
 
 
@@ -38,12 +37,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         setup = load_setup(args)
-        config, device, model = setup.config, setup.device, setup.model
-        names = resolve_class_names(model.info["class_num"], args.legend, model.info, config)
-        items = read_annotations(args.draw_data_path, class_num=len(names))
+        items = read_annotations(args.draw_data_path, class_num=setup.class_num)
         list_stem = os.path.splitext(os.path.basename(args.draw_data_path))[0]
         out_dir = args.out_dir or os.path.join("outputs", "gradcam", list_stem)
-        summary = run_gradcam(model, items, config, device, names, out_dir, layer_name=args.layer_name,
+        summary = run_gradcam(setup, items, out_dir, layer_name=args.layer_name,
                               target=args.target, per_class=args.num, sheet_per_class=args.sheet_per_class)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -15,9 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from engine.device import amp_dtype  # noqa: E402
-from analysis.features import resolve_class_names, run_tsne  # noqa: E402
-from models import load_model  # noqa: E402
+from analysis.features import run_tsne  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,17 +41,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         setup = load_setup(args)
-        config, device, model = setup.config, setup.device, setup.model
-        models = [(panel_title(args.model_name, args.model_path, model), model, args.model_path)]
+        setups = [(panel_title(args.model_name, args.model_path, setup.model), setup)]
         if args.compare:
-            other = load_model(args.compare, class_num=model.info["class_num"], device=device)
-            models.append((panel_title(args.compare_name, args.compare, other), other, args.compare))
-        names = resolve_class_names(model.info["class_num"], args.legend, model.info, config)
+            other = load_setup(args, model_path=args.compare)
+            if other.class_num != setup.class_num:
+                raise ValueError(f"--compare {args.compare} has {other.class_num} classes, "
+                                 f"{args.model_path} {setup.class_num}: compare models of one task")
+            setups.append((panel_title(args.compare_name, args.compare, other.model), other))
         list_stem = os.path.splitext(os.path.basename(args.draw_data_path))[0]
         out_dir = args.out_dir or os.path.join("outputs", "tsne", list_stem)
-        summary = run_tsne(models, args.draw_data_path, config, device, out_dir, names, num=args.num,
-                           perplexity=args.perplexity, force=args.do_extract,
-                           amp=amp_dtype(config.amp, device))
+        summary = run_tsne(setups, args.draw_data_path, out_dir, num=args.num, perplexity=args.perplexity,
+                           force=args.do_extract)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
