@@ -4,12 +4,15 @@ Lists are read from ``{data_path}/{collection}/annotations/{collection}.txt`` an
 run is written to ``{data_path}/{train_collection}/models/{val_collection}/{config_name}/run_{run_id}/``.
 """
 import argparse
+import os
 import sys
 
 from configs import load_config
 from engine.cli import add_device_and_overrides
 from engine.device import resolve_device
 from engine.distributed import RankFailedError
+from engine.inference import load_eval_setup
+from engine.open_set import describe_fit, fit_and_save, read_statistics
 from engine.fit import run_training
 from engine.rundir import annotation_path, run_directory
 from engine.trainer import NonFiniteLossError, TrainJob
@@ -46,10 +49,27 @@ def main(argv=None) -> int:
     except (ValueError, NonFiniteLossError, RankFailedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if summary.get("is_main", True):
-        print(f"best {config.metric} {summary['best_metric']:.4f} at epoch {summary['best_epoch']}; "
-              f"run directory {summary['run_dir']}")
+    if not summary["is_main"]:
+        return 0
+    print(f"best {config.metric} {summary['best_metric']:.4f} at epoch {summary['best_epoch']}; "
+          f"run directory {summary['run_dir']}")
+    if job.stage == "main":      # "unknown transformation" is not a question: stage 1 has no open set
+        try:
+            print("\n".join(fit_open_set_step(job, args)))
+        except ValueError as error:
+            print(f"error: open-set statistics: {error}; the trained weights are in {summary['run_dir']}",
+                  file=sys.stderr)
+            return 1
     return 0
+
+
+def fit_open_set_step(job: TrainJob, args: argparse.Namespace) -> list:
+    """After training, its own step: the open-set statistics of the best weights on the run's
+    training and validation lists (``model.openset.npz``, as ``eval/fit_open_set.py``)."""
+    model_path = os.path.join(job.run_dir, "model.pth")
+    setup = load_eval_setup(model_path, args.config_name, args.set, str(job.device))
+    path = fit_and_save(setup, job.train_list, job.val_list)
+    return describe_fit(read_statistics(path), path)
 
 
 if __name__ == "__main__":

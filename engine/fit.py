@@ -17,7 +17,6 @@ from engine.device import amp_dtype, resolve_amp
 from engine.distributed import DistContext
 from engine.evaluate import eval_loader, evaluate
 from engine.metrics import transformation_metrics
-from engine.open_set import fit_after_training
 from engine.rundir import RunDirectory
 from engine.trainer import TrainJob, recalibrate_on_training_batches, selection_value, train_one_epoch
 from models import load_backbone_for_finetune
@@ -192,7 +191,6 @@ def _train(job, config, run, dist) -> dict:
     if dist.is_main:
         run.log(f"done: best {config.metric} {state['best_metric']:.4f} at epoch "
                 f"{state['best_epoch']}; weights {run.file('model.pth')}")
-        fit_after_training(job, run, train_items, val_items)   # model.openset.npz (stage 2 only)
     return {"best_metric": state["best_metric"], "best_epoch": state["best_epoch"],
             "run_dir": run.path, "epochs": state["epoch"], "is_main": dist.is_main}
 

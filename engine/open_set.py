@@ -43,7 +43,6 @@ from data.annotations import read_annotations
 from data.content_hash import file_identity
 from data.sampling import seeded_subset
 from engine.inference import EvalSetup, run_items
-from models import load_model
 
 SCORES = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "cosine", "knn", "vim")
 # the default score: the first of these the statistics hold (best measured first, README)
@@ -360,18 +359,12 @@ def fit_and_save(setup: EvalSetup, train_list: str, val_list: str, max_images: i
     return path
 
 
-def fit_after_training(job, run, train_items: Sequence, val_items: Sequence) -> None:
-    """End of stage-2 training (rank 0): fit the statistics of the final best ``model.pth``.
-
-    Stage 1 (170 transformations) is skipped: "unknown transformation" is not a question.
-    """
-    model_path = run.file("model.pth")
-    if job.stage == "pretrain" or not run.enabled or not os.path.isfile(model_path):
-        return
-    model = load_model(model_path).to(job.device)
-    setup = EvalSetup(model, job.config, list(model.info["class_names"]), job.device, model_path)
-    stats = fit_open_set(setup, train_items, val_items, {"train": job.train_list, "val": job.val_list})
-    stats.save(statistics_path(model_path))
-    shown = ", ".join(f"{name} {value:.4g}" for name, value in stats.thresholds.items())
-    run.log(f"open-set statistics ({stats.meta['n_train']} train, {stats.meta['n_val']} val images; "
-            f"thresholds keeping {KEEP_RATE:.0%} of val: {shown}) -> {statistics_path(model_path)}")
+def describe_fit(stats: OpenSetStatistics, path: str) -> list:
+    """The lines a fit prints: images used, feature size, shrinkage, each threshold, the file."""
+    meta = stats.meta
+    shrinkage = meta["shrinkage"] if meta["shrinkage"] is None else round(meta["shrinkage"], 4)
+    lines = [f"fitted on {meta['n_train']} training images ({meta['feature_dim']}-d pooled features, "
+             f"shrinkage {shrinkage}), thresholds on {meta['n_val']} validation images:"]
+    lines += [f"  {name:12s} unknown if score > {threshold:.6g} (keeps {100 * meta['val_kept'][name]:.1f}% of val)"
+              for name, threshold in stats.thresholds.items()]
+    return lines + [f"wrote {path}"]

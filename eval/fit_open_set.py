@@ -9,7 +9,7 @@ images give the class means, the Ledoit-Wolf shared covariance, the cosine proto
 kNN bank and the ViM subspace; the validation images give one threshold per unknown score
 (msp, energy, mahalanobis, relative_mahalanobis, cosine, knn, vim) keeping 95 % of them. Written beside the weights as MODEL.openset.npz (plain arrays,
 read without pickle, with the weights' SHA-1: eval/cross_test.py and eval/predict.py refuse
-it once the weights change). main.py does this by itself after training; this command is
+it once the weights change). main.py runs this step by itself after stage 2; this command is
 for existing weights, e.g. the authors' released model.pth. Preprocessing as in evaluation.
 """
 import argparse
@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from engine.open_set import MAX_FIT_IMAGES, fit_and_save, read_statistics  # noqa: E402
+from engine.open_set import MAX_FIT_IMAGES, describe_fit, fit_and_save, read_statistics  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,13 +41,7 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    meta = stats.meta
-    print(f"fitted on {meta['n_train']} training images ({meta['feature_dim']}-d pooled features, "
-          f"shrinkage {meta['shrinkage'] if meta['shrinkage'] is None else round(meta['shrinkage'], 4)}), "
-          f"thresholds on {meta['n_val']} validation images:")
-    for name, threshold in stats.thresholds.items():
-        print(f"  {name:12s} unknown if score > {threshold:.6g} (keeps {100 * meta['val_kept'][name]:.1f}% of val)")
-    print(f"wrote {path}")
+    print("\n".join(describe_fit(stats, path)))
     return 0
 
 
