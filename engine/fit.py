@@ -12,14 +12,14 @@ from configs.base import Config
 from data.preprocess import final_size
 from data.transforms import pretrain_transforms, transform_families
 from engine import builders
-from engine.checkpoint import load_checkpoint, save_checkpoint, save_released_weights
+from engine.checkpoint import (load_backbone_for_finetune, load_checkpoint, save_checkpoint,
+                               save_released_weights)
 from engine.device import amp_dtype, resolve_amp
 from engine.distributed import DistContext
 from engine.evaluate import eval_loader, evaluate
 from engine.metrics import transformation_metrics
 from engine.rundir import RunDirectory
 from engine.trainer import TrainJob, recalibrate_on_training_batches, selection_value, train_one_epoch
-from models import load_backbone_for_finetune
 
 
 def _prepare_lists(job: TrainJob, run: RunDirectory, dist: DistContext):

@@ -23,7 +23,7 @@ from data.preprocess import final_size
 from engine.device import amp_dtype, resolve_device
 from engine.evaluate import eval_loader, forward_pass
 from engine.metrics import compute_metrics
-from models import load_model, use_config_input_filter
+from engine.checkpoint import load_model, use_config_input_filter
 
 PREPROCESSING_KEYS = ("crop_size", "resize_size", "second_resize_size")
 PIPELINES = ("pil", "batched")

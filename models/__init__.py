@@ -1,12 +1,10 @@
-"""DNA-Det models: the backbone, the contrastive wrapper, baselines and weight loading."""
+"""DNA-Det models: the backbone, the contrastive wrapper, baselines and building them by name."""
 from models.batchnorm import recalibrate_batchnorm
 from models.contrastive import ContrastiveModel, ProjectionHead
-from models.loading import (HEAD_KEYS, build_model, load_backbone_for_finetune, load_model,
-                            read_state_dict, use_config_input_filter)
+from models.build import HEAD_KEYS, build_model
 from models.losses import AutomaticWeightedLoss, SupConLoss
 from models.simple_cnn import SimpleCNN
 
 __all__ = ["SimpleCNN", "ContrastiveModel", "ProjectionHead", "SupConLoss",
-           "AutomaticWeightedLoss", "build_model", "load_model", "read_state_dict",
-           "load_backbone_for_finetune", "use_config_input_filter", "HEAD_KEYS",
+           "AutomaticWeightedLoss", "build_model", "HEAD_KEYS",
            "recalibrate_batchnorm"]

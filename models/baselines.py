@@ -4,7 +4,7 @@ Both take x [N, 3, H, W] in [-1, 1] and return (logits [N, class_num], feature_m
 pooled feature and the logits in float32 under any autocast (as ``SimpleCNN``);
 ``forward_features(x)`` returns (pooled feature [N, D], feature_map), ``classify(pooled)`` the
 logits and ``head`` the classifier module, as for ``SimpleCNN``.
-Their last Linear layer is the classifier (``models.load_model`` reads class_num from it).
+Their last Linear layer is the classifier (``engine.checkpoint.load_model`` reads class_num from it).
 
 - ``attnet``: ``AttNet``, a plain CNN classifier of whole images after Yu et al. (ICCV 2019,
   "Attributing Fake Images to GANs"): their classifier is the ProGAN discriminator layout,

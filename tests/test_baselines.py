@@ -17,7 +17,8 @@ from configs import load_config
 from data.annotations import read_annotations
 from data.datasets import WholeImageDataset
 from engine.evaluate import eval_loader, evaluate
-from models import build_model, load_model
+from models import build_model
+from engine.checkpoint import load_model
 from models.baselines import AttNet, DCTNet, build_baseline
 from models.dct import LogDCT, SpectrumStandardise, dct2, dct_matrix
 

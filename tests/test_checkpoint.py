@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
-from engine.checkpoint import atomic_save, load_checkpoint, save_checkpoint, save_released_weights
-from models import SimpleCNN, load_backbone_for_finetune, load_model, use_config_input_filter
-from engine.checkpoint import write_sidecar
+from engine.checkpoint import (atomic_save, load_backbone_for_finetune, load_checkpoint, load_model,
+                               save_checkpoint, save_released_weights, use_config_input_filter, write_sidecar)
+from models import SimpleCNN
 
 
 def test_released_state_dict_round_trip(tmp_path):

@@ -13,12 +13,11 @@ from PIL import Image
 
 import main as train_main
 from conftest import TINY_OVERRIDES, make_class_images, make_collections, load_script, random_model
-from models.loading import checkpoint_backbone
+from engine.checkpoint import checkpoint_backbone, load_model
 from data.annotations import read_annotations, write_annotations
 from analysis.cross_test import pred_dir, row_names, row_name
 from engine.inference import build_loader, load_eval_setup, score
 from analysis.reports import detail_table
-from models import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["num_workers=0", "class_num=3", "crop_size=32", "resize_size=32", "val_batch_size=4"]

@@ -10,8 +10,8 @@ import torch
 import main
 from conftest import TINY_OVERRIDES
 from data.annotations import read_annotations, write_annotations
-from models import SimpleCNN, load_model
-from models.loading import checkpoint_backbone
+from models import SimpleCNN
+from engine.checkpoint import checkpoint_backbone, load_model
 
 STAGE2 = TINY_OVERRIDES + ["class_num=3"]
 
