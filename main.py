@@ -12,7 +12,7 @@ from engine.cli import add_device_and_overrides
 from engine.device import resolve_device
 from engine.distributed import RankFailedError
 from engine.inference import load_eval_setup
-from engine.open_set import describe_fit, fit_and_save, read_statistics
+from analysis.open_set import describe_fit, fit_and_save, read_statistics
 from engine.fit import run_training
 from engine.rundir import annotation_path, run_directory
 from engine.trainer import NonFiniteLossError, TrainJob

@@ -5,7 +5,7 @@ methods are compared):
 - ``result.txt``: ``path<TAB>predicted label`` for every readable image (released format);
 - ``scores.csv``: ``path,label,pred,prob_0,...,prob_{K-1}`` (softmax probabilities);
 - ``skipped.txt``: ``path<TAB>reason`` for unreadable images (only when there are any);
-- ``open_set.csv``: ``path,label,pred,<score>...``, the unknown scores (``engine.open_set``),
+- ``open_set.csv``: ``path,label,pred,<score>...``, the unknown scores (``analysis.open_set``),
   when the run scores the open set;
 - ``meta.json``: which weights, preprocessing, list contents and open-set statistics made them,
   so ``reuse`` never reads another model's predictions or stale labels.

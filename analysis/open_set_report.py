@@ -1,6 +1,6 @@
 """Open-set rows of the cross tests: which scores, AUROC, FPR at 95 % TPR, OSCR, rejection shares.
 
-Scores are those of ``engine.open_set`` (higher = more unknown). Known images (labels
+Scores are those of ``analysis.open_set`` (higher = more unknown). Known images (labels
 0..K-1) are the negatives, the images of an open-set list (every label -1: architectures
 the model never saw) the positives, and the known side of every open-set comparison is the
 closed test list (``*_test.txt``) of the same call.
@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from engine.open_set import (FIT_COMMAND, LOGIT_SCORES, KEEP_RATE, MODES, OpenSetStatistics,
+from analysis.open_set import (FIT_COMMAND, LOGIT_SCORES, KEEP_RATE, MODES, OpenSetStatistics,
                              calibrate_threshold, load_statistics, logit_scores,
                              statistics_path)
 from data.content_hash import file_identity
@@ -61,7 +61,7 @@ def make_plan(setup: EvalSetup, mode: str = "auto", names: Optional[Sequence[str
     statistics file it is an error naming the command that makes the file, unless ``names``
     asks only for ``msp``/``energy`` (scored from the logits, but with no calibrated
     threshold, so no "flagged" share).
-    A stale or mismatching file is always an error (``engine.open_set.load_statistics``).
+    A stale or mismatching file is always an error (``analysis.open_set.load_statistics``).
     """
     if mode not in MODES:
         raise ValueError(f"--open_set must be one of {MODES}, got {mode!r}")

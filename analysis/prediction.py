@@ -7,7 +7,7 @@ folder never sits in memory; each image gives one record:
 "probs": {name: p}, "error", "note"}`` where ``error`` is None, or the reason the file could not be
 read (then the other fields are None), and ``note`` is '' or says why the preprocessing shows
 the model this image unlike its training images (``data.preprocess.scale_note``). ``pred`` is always the top known class; with open-set
-statistics (``engine.open_set``), ``unknown`` says whether ``unknown_score`` exceeds the
+statistics (``analysis.open_set``), ``unknown`` says whether ``unknown_score`` exceeds the
 calibrated threshold, i.e. whether the answer is "unknown architecture" (top guess ``pred``);
 without them both are None.
 """
@@ -21,7 +21,7 @@ from PIL import Image
 
 from data.image_io import IMAGE_EXTENSIONS
 from data.preprocess import scale_note
-from engine import open_set
+from analysis import open_set
 from engine.inference import EvalSetup, run_items, unreadable_reason
 
 

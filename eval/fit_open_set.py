@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from engine.open_set import MAX_FIT_IMAGES, describe_fit, fit_and_save, read_statistics  # noqa: E402
+from analysis.open_set import MAX_FIT_IMAGES, describe_fit, fit_and_save, read_statistics  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -27,10 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from engine.cli import add_model_arguments, load_setup  # noqa: E402
 from analysis.prediction import (CsvSink, format_record, iter_image_paths, predict_paths,  # noqa: E402
                                  resolve_open_set)
-from engine.open_set import MODES, PREFERRED_SCORES, SCORES  # noqa: E402
+from analysis.open_set import MODES, PREFERRED_SCORES, SCORES  # noqa: E402
 from data.atomic import atomic_file  # noqa: E402
 
-DEFAULT_SCORE = "auto"     # the first of engine.open_set.PREFERRED_SCORES the statistics hold
+DEFAULT_SCORE = "auto"     # the first of analysis.open_set.PREFERRED_SCORES the statistics hold
 
 
 def parse_args(argv=None) -> argparse.Namespace:

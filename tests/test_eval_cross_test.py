@@ -273,7 +273,7 @@ def test_in_the_wild_eleven_classes_names_from_config(tmp_path, capsys):
 def test_training_fits_open_set_statistics(trained):
     """main.py ends stage 2 by fitting model.openset.npz on its training and validation lists."""
     from data.content_hash import file_identity
-    from engine.open_set import read_statistics
+    from analysis.open_set import read_statistics
     model = os.path.join(trained["run"], "model.pth")
     stats = read_statistics(os.path.join(trained["run"], "model.openset.npz"))
     assert stats.meta["model"]["sha1"] == file_identity(model)["sha1"]

@@ -13,7 +13,7 @@ import torch
 from analysis.open_set_report import auroc, fpr_at_tpr, oscr
 from conftest import load_script, make_class_images, random_model
 from data.annotations import write_annotations
-from engine import open_set
+from analysis import open_set
 from engine.inference import load_eval_setup, run_items
 from models import SimpleCNN
 
