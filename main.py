@@ -13,9 +13,8 @@ from engine.device import resolve_device
 from engine.distributed import RankFailedError
 from engine.inference import load_eval_setup
 from analysis.open_set import describe_fit, fit_and_save, read_statistics
-from engine.fit import run_training
 from engine.rundir import annotation_path, run_directory
-from engine.trainer import NonFiniteLossError, TrainJob
+from engine.train import NonFiniteLossError, TrainJob, run_training
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -1,6 +1,6 @@
 """Throughput of the stage-2 data paths and of the model, measured in one run (issue 7).
 
-Three data paths feed the same training step (``engine.trainer``):
+Three data paths feed the same training step (``engine.train``):
 - ``released``: the released design, ``data_pipeline=pil``: per image, Pillow resize
   to the full size, random crops, to float and normalise, all in DataLoader workers;
 - ``batched``: this project's path without the image cache: the workers decode each
@@ -30,7 +30,7 @@ from configs.base import Config
 from data.annotations import read_annotations
 from engine import builders
 from engine.device import amp_dtype, resolve_amp
-from engine.trainer import batch_views, views_losses
+from engine.train import batch_views, views_losses
 from models import SupConLoss
 
 PATHS = {"released": ("pil", "released-style (pil, per image)"),
@@ -136,7 +136,7 @@ def measure_data(config: Config, dataset, device: torch.device, settings: BenchS
 
 def _train_setup(config: Config, device: torch.device):
     torch.manual_seed(config.seed)
-    model = builders.TrainModel(config).to(device)
+    model = builders.build_train_model(config).to(device)
     builders.prepare_model_for_device(model, config, device)
     optimizer, _ = builders.build_optimizer(model, config)
     amp = amp_dtype(config.amp, device)
@@ -145,7 +145,7 @@ def _train_setup(config: Config, device: torch.device):
 
 
 def _model_step(model, optimizer, scaler, x, labels, device, amp, supcon) -> None:
-    losses = views_losses(model, model.loss_weights, x, labels, device, amp, supcon)
+    losses = views_losses(model, x, labels, device, amp, supcon)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(losses["loss"]).backward()
     scaler.step(optimizer)

@@ -1,4 +1,4 @@
-"""Build datasets, loaders, the training model and the optimiser from a Config."""
+"""Build what training needs from a Config: datasets, loaders, the training model, the optimiser."""
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Tuple
 
@@ -13,7 +13,7 @@ from data.datasets import (BalancedMultiCropDataset, TransformDataset, Transform
 from data.image_io import check_readable
 from data.preprocess import final_size
 from data.sampling import ShardedShuffleSampler, seeded_subset
-from models import AutomaticWeightedLoss, ContrastiveModel, build_model
+from models import TrainModel, build_model
 
 
 def scan_items(items: List[Tuple[str, int]], threads: int = 8) -> Tuple[list, list]:
@@ -155,26 +155,12 @@ def read_list(path: str, config: Config, stage: str) -> list:
     return read_annotations(path, class_num=config.class_num)
 
 
-class TrainModel(torch.nn.Module):
-    """What the optimiser trains: classifier (+ projection head) + automatic loss weights."""
-
-    def __init__(self, config: Config):
-        super().__init__()
-        backbone = build_model(config.method, config.class_num, width=config.width,
-                               dropout=config.dropout, input_filter=config.input_filter)
-        self.use_contrastive = config.use_contrastive      # validate() refuses it with whole_image
-        self.net = ContrastiveModel(backbone, config.proj_dim) if self.use_contrastive else backbone
-        self.loss_weights = AutomaticWeightedLoss(2) if self.use_contrastive else None
-
-    @property
-    def backbone(self) -> torch.nn.Module:
-        return self.net.backbone if self.use_contrastive else self.net
-
-    def forward(self, x: torch.Tensor):
-        """x [N, 3, h, w] -> (logits [N, K], projections [N, d] or None)."""
-        if self.use_contrastive:
-            return self.net(x)
-        return self.net(x)[0], None
+def build_train_model(config: Config) -> TrainModel:
+    """The config's network (``models.build_model``) with the projection head and the automatic
+    loss weights when ``use_contrastive`` (validation refuses it with ``whole_image``)."""
+    backbone = build_model(config.method, config.class_num, width=config.width,
+                           dropout=config.dropout, input_filter=config.input_filter)
+    return TrainModel(backbone, config.use_contrastive, config.proj_dim)
 
 
 def build_optimizer(model: TrainModel, config: Config):

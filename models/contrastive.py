@@ -1,8 +1,10 @@
-"""Training wrapper: backbone plus the projection head of the contrastive loss."""
+"""What training optimises: the backbone, the projection head of the contrastive loss and the
+automatic loss weights."""
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.losses import AutomaticWeightedLoss
 from models.simple_cnn import head_in_fp32
 
 
@@ -36,3 +38,27 @@ class ContrastiveModel(nn.Module):
         pooled, _ = self.backbone.forward_features(x)
         logits = self.backbone.classify(pooled)
         return logits, head_in_fp32(self.projection, pooled)
+
+
+class TrainModel(nn.Module):
+    """What the optimiser trains: the classifier, plus (``use_contrastive``) the projection
+    head and the automatic weights of the two losses.
+
+    Forward: x [N, 3, h, w] -> (logits [N, K], projections [N, proj_dim] or None).
+    ``backbone`` is the classifier saved as the released-format ``model.pth``.
+    """
+
+    def __init__(self, backbone: nn.Module, use_contrastive: bool, proj_dim: int = 128):
+        super().__init__()
+        self.use_contrastive = use_contrastive
+        self.net = ContrastiveModel(backbone, proj_dim) if use_contrastive else backbone
+        self.loss_weights = AutomaticWeightedLoss(2) if use_contrastive else None
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.net.backbone if self.use_contrastive else self.net
+
+    def forward(self, x: torch.Tensor):
+        if self.use_contrastive:
+            return self.net(x)
+        return self.net(x)[0], None

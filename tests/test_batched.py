@@ -20,7 +20,7 @@ from data.batched import (CachedBalancedMultiCropDataset, CropCollate, _resize_f
                           resize_batch, resize_crop_normalise)
 from data.datasets import BalancedMultiCropDataset
 from engine import builders
-from engine.trainer import batch_views
+from engine.train import batch_views
 from conftest import textured_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -310,7 +310,7 @@ def test_recalibration_from_the_persistent_loader_equals_a_fresh_loader(groups):
     """The single-process training reuses its persistent loader for precise BatchNorm: the
     statistics must equal those from a new loader of the same epoch."""
     import copy
-    from engine.trainer import TrainJob, recalibrate_on_training_batches
+    from engine.train import TrainJob, recalibrate_on_training_batches
     config = load_config("toy", ["crop_size=24", "resize_size=56", "multi_size=16", "crop_num=2", "width=4",
                                  "class_num=3", "batch_size=2", "num_workers=2", "iters_per_epoch=3",
                                  "bn_recalibrate_batches=2", "amp=off"])
@@ -318,7 +318,7 @@ def test_recalibration_from_the_persistent_loader_equals_a_fresh_loader(groups):
     dataset = builders.build_train_dataset(config, items, "main")
     job = TrainJob(config=config, config_name="toy", run_dir="", train_list="", val_list="")
     torch.manual_seed(0)
-    fresh_model = builders.TrainModel(config).backbone
+    fresh_model = builders.build_train_model(config).backbone
     reused_model = copy.deepcopy(fresh_model)
     loader = builders.train_loader(dataset, config, epoch=1, device=torch.device("cpu"), persistent=True)
     next(iter(loader))                                          # mid-epoch 1, as after training

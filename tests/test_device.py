@@ -14,7 +14,7 @@ from configs import load_config
 from engine import builders
 from engine.checkpoint import save_released_weights
 from engine.device import NATIVE_BF16_FEATURES, amp_dtype, cpu_native_bf16, resolve_amp
-from engine.trainer import views_losses
+from engine.train import views_losses
 from models import SimpleCNN, SupConLoss
 
 from conftest import TINY_OVERRIDES, load_script, make_collections, random_model  # noqa: E402
@@ -34,7 +34,7 @@ def _views(config, seed=0):
 def _step(model, config, x, labels, amp):
     """One optimiser step; returns the losses (floats)."""
     optimizer, _ = builders.build_optimizer(model, config)
-    losses = views_losses(model, model.loss_weights, x, labels, CPU, amp,
+    losses = views_losses(model, x, labels, CPU, amp,
                           SupConLoss(config.temperature, config.temperature))
     optimizer.zero_grad(set_to_none=True)
     losses["loss"].backward()
@@ -94,7 +94,7 @@ def test_bf16_autocast_training_step_on_cpu():
     losses = {}
     for name, amp in (("fp32", None), ("bf16", torch.bfloat16)):
         torch.manual_seed(0)
-        model = builders.TrainModel(config).eval()          # eval: no dropout, same BN in both
+        model = builders.build_train_model(config).eval()          # eval: no dropout, same BN in both
         handles = [module.register_forward_hook(lambda module, inputs, out: dtypes.append(out.dtype))
                    for module in (model.net.backbone.main[-1], model.net.backbone.classification_head)]
         losses[name] = _step(model, config, x, labels, amp)
@@ -109,12 +109,12 @@ def test_bf16_autocast_training_step_on_cpu():
 def test_channels_last_model_trains_and_saves_the_released_format(tmp_path):
     """channels_last (default, every device): NHWC parameters, a bf16 step, the released format."""
     off = load_config("toy", STEP + ["channels_last=false"])
-    plain_layout = builders.TrainModel(off)
+    plain_layout = builders.build_train_model(off)
     assert builders.prepare_model_for_device(plain_layout, off, CPU) == ""
     assert all(p.is_contiguous() for p in plain_layout.parameters())
     config = load_config("toy", STEP)
     torch.manual_seed(0)
-    model = builders.TrainModel(config)
+    model = builders.build_train_model(config)
     assert builders.prepare_model_for_device(model, config, CPU) == ""
     four_d = [p for p in model.parameters() if p.dim() == 4]
     assert four_d and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
@@ -153,7 +153,7 @@ def test_compiled_backbone_trains_one_step_like_eager():
     losses = {}
     for name, on_cpu in (("eager", False), ("compiled", True)):
         torch.manual_seed(0)
-        model = builders.TrainModel(config).eval()
+        model = builders.build_train_model(config).eval()
         note = builders.prepare_model_for_device(model, config, CPU, compile_on_cpu=on_cpu)
         assert ("ignored" in note) == (not on_cpu)
         keys = list(model.state_dict())

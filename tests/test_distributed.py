@@ -29,7 +29,7 @@ from configs import load_config  # noqa: E402
 from engine import builders  # noqa: E402
 from engine.device import amp_dtype  # noqa: E402
 from engine.distributed import DistContext  # noqa: E402
-from engine.trainer import training_step  # noqa: E402
+from engine.train import step_losses  # noqa: E402
 from models import SupConLoss, recalibrate_batchnorm  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -86,13 +86,13 @@ def _gradients(config, batch, dist=None) -> dict:
     whole global batch in every process, before wrapping, so all processes hold the same model.
     """
     torch.manual_seed(config.seed)
-    model = builders.TrainModel(config)
+    model = builders.build_train_model(config)
     _calibrate_batchnorm(model, _global_batch(config)[0])
     wrapped = dist.wrap(model, torch.device("cpu")) if dist is not None else model
     wrapped.eval()
     supcon = SupConLoss(config.temperature, config.temperature)
     amp = amp_dtype(config.amp, torch.device("cpu"))
-    losses = training_step(wrapped, model.loss_weights, batch, config, torch.device("cpu"), amp, supcon, dist)
+    losses = step_losses(wrapped, batch, config, torch.device("cpu"), amp, supcon, dist)
     losses["loss"].backward()
     return {"losses": {name: value.item() for name, value in losses.items()},
             "grads": {name: p.grad.clone() for name, p in model.named_parameters()}}
@@ -113,19 +113,19 @@ def _worker(out_dir: str) -> int:
     with open(os.path.join(out_dir, "main_argv.json"), encoding="utf-8") as handle:
         argv = json.load(handle)
     _check_sync_batchnorm_recalibrates_locally(config)
-    import engine.fit
+    import engine.train
     import main
-    recalibrate = engine.fit.recalibrate_on_training_batches
+    recalibrate = engine.train.recalibrate_on_training_batches
 
     def recalibrate_and_record(job, backbone, train_set, epoch, **kwargs):
         used = recalibrate(job, backbone, train_set, epoch, **kwargs)
         stats = {name: value.clone() for name, value in backbone.state_dict().items() if "running" in name}
         torch.save({"used": used, "stats": stats}, os.path.join(out_dir, f"bn_rank{dist.rank}_epoch{epoch}.pt"))
         return used
-    engine.fit.recalibrate_on_training_batches = recalibrate_and_record
+    engine.train.recalibrate_on_training_batches = recalibrate_and_record
     # a constant validation score: early stopping fires after epoch 2 (early_stop_bar=1), on
     # rank 0's count only, so the other rank must follow it or hang in the next epoch's all-reduce
-    engine.fit.selection_value = lambda metrics, metric: 0.5
+    engine.train.selection_value = lambda metrics, metric: 0.5
     return main.main(argv)               # reuses the process group and closes it at the end
 
 
@@ -134,8 +134,8 @@ def _check_sync_batchnorm_recalibrates_locally(config) -> None:
     raises at once; the recalibration must swap it for a local layer and get exactly the
     statistics of the plain BatchNorm model."""
     torch.manual_seed(0)
-    plain = builders.TrainModel(config).backbone
-    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(builders.TrainModel(config).backbone)
+    plain = builders.build_train_model(config).backbone
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(builders.build_train_model(config).backbone)
     synced.load_state_dict(plain.state_dict())
     with pytest.raises(ValueError, match="GPU"):        # what an unguarded forward does here
         synced.train()(torch.rand(4, 3, 16, 16))
@@ -155,7 +155,7 @@ def _fault_worker(kind: str, argv_file: str) -> int:
     """
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])
-    import engine.fit
+    import engine.train
     import main
     from models.losses import SupConLoss
     if kind == "nan" and rank == 1:
@@ -169,7 +169,7 @@ def _fault_worker(kind: str, argv_file: str) -> int:
     if kind == "validation" and rank == 0:
         def broken(*args, **kwargs):
             raise ValueError("injected validation failure")
-        engine.fit.evaluate = broken
+        engine.train.evaluate = broken
     with open(argv_file, encoding="utf-8") as handle:
         return main.main(json.load(handle))
 

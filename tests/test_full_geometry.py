@@ -19,7 +19,7 @@ from engine import builders
 from engine.checkpoint import save_released_weights
 from engine.device import amp_dtype
 from engine.evaluate import eval_loader, evaluate
-from engine.trainer import training_step
+from engine.train import step_losses
 from models import SupConLoss
 from test_model import RELEASED_SHAPES
 
@@ -55,7 +55,7 @@ def test_one_step_and_one_validation_batch_at_the_paper_geometry(tmp_path, name,
     transforms = pretrain_transforms() if stage == "pretrain" else None
     items = _images(str(tmp_path / "images"), sizes, 1 if stage == "pretrain" else config.class_num)
     torch.manual_seed(0)
-    model = builders.TrainModel(config)
+    model = builders.build_train_model(config)
     builders.prepare_model_for_device(model, config, CPU)
     optimizer, _ = builders.build_optimizer(model, config)
     train_set = builders.build_train_dataset(config, items, stage, transforms)
@@ -66,7 +66,7 @@ def test_one_step_and_one_validation_batch_at_the_paper_geometry(tmp_path, name,
     assert tuple(batch[0].shape) == (1, per_item, 16, 3, 64, 64)
 
     before = {key: value.clone() for key, value in model.state_dict().items()}
-    losses = training_step(model.train(), model.loss_weights, batch, config, CPU, amp_dtype(config.amp, CPU),
+    losses = step_losses(model.train(), batch, config, CPU, amp_dtype(config.amp, CPU),
                            SupConLoss(config.temperature, config.temperature))
     assert set(losses) == {"ce", "supcon", "loss"}
     assert all(torch.isfinite(value) for value in losses.values()), losses

@@ -146,12 +146,10 @@ def test_fp16_resume_restores_the_grad_scaler(collections, monkeypatch):
     (growth_interval=1), so a resume that restarted it at its initial scale would differ.
     """
     import functools
-    import engine.fit
-    import engine.trainer
+    import engine.train
     fp16 = lambda amp, device: torch.float16                               # noqa: E731
-    monkeypatch.setattr(engine.fit, "amp_dtype", fp16)
-    monkeypatch.setattr(engine.trainer, "amp_dtype", fp16)
-    monkeypatch.setattr(engine.fit.torch.amp, "GradScaler",
+    monkeypatch.setattr(engine.train, "amp_dtype", fp16)
+    monkeypatch.setattr(engine.train.torch.amp, "GradScaler",
                         functools.partial(torch.amp.GradScaler, growth_interval=1, init_scale=2.0 ** 4))
     assert run_main(collections, run_id="full16", overrides=STAGE2 + ["max_epochs=3", "amp=fp16"]) == 0
     assert run_main(collections, run_id="cut16", overrides=STAGE2 + ["max_epochs=2", "amp=fp16"]) == 0
