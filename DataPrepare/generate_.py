@@ -7,14 +7,9 @@ Modes: celeba, lsun, in_the_wild, toy, pretrain, fingerprint. Lists go to
 ``{prefix}_test/annotations/{prefix}_test_cross_{kind}.txt``); see DataPrepare/splits/.
 """
 import argparse
-import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # repo root: data/
-sys.path.insert(0, HERE)  # splits/
-
-from splits import MODES, generate_lists  # noqa: E402
+from DataPrepare.splits import MODES, generate_lists
 
 
 def positive_int(text: str) -> int:

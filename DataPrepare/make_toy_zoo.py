@@ -11,12 +11,8 @@ are kept. --audit_only audits an existing zoo and builds nothing.
 """
 import argparse
 import os
-import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [_HERE, os.path.dirname(_HERE)]  # toy_zoo (beside this file) and the repo's data package
-
-from toy_zoo import SCALES, audit_zoo, build_zoo, format_audit, format_summary  # noqa: E402
+from DataPrepare.toy_zoo import SCALES, audit_zoo, build_zoo, format_audit, format_summary
 
 
 def parse_args(argv=None) -> argparse.Namespace:

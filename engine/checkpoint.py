@@ -17,6 +17,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from configs import generic_class_names
 from data.atomic import atomic_file, atomic_write
 from models import HEAD_KEYS, build_model
 
@@ -162,7 +163,7 @@ def load_model(path: str, class_num: Optional[int] = None, device="cpu") -> nn.M
                          f"{class_num} classes and width {width}: {error}") from None
     info["class_num"], info["width"] = class_num, width
     if not info.get("class_names") or len(info["class_names"]) != class_num:
-        info["class_names"] = [f"class_{k}" for k in range(class_num)]
+        info["class_names"] = generic_class_names(class_num)
     model.info = info
     return model.to(device).eval()
 

@@ -16,14 +16,11 @@ Prints a table with the line ``bf16 speedup: X.XX`` = fp32 / bf16 step time (d);
 last line is ``speedup: X.XX`` = (b) / (a) in crops/s.
 """
 import argparse
-import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from engine.cli import add_device_and_overrides, config_and_device  # noqa: E402
-from analysis.benchmark import (PARTS, BenchSettings, format_table, list_items, run_benchmark,  # noqa: E402
+from engine.cli import add_device_and_overrides, config_and_device
+from analysis.benchmark import (PARTS, BenchSettings, format_table, list_items, run_benchmark,
                                 synthetic_items)
 
 

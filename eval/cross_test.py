@@ -26,13 +26,11 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from engine.cli import add_model_arguments  # noqa: E402
-from analysis.open_set import MODES, SCORES  # noqa: E402
-from analysis.cross_test import run_cross_test  # noqa: E402
-from engine.inference import load_eval_setup, parse_methods  # noqa: E402
-from analysis.reports import results_markdown, write_results  # noqa: E402
+from engine.cli import add_model_arguments
+from analysis.open_set import MODES, SCORES
+from analysis.cross_test import run_cross_test
+from engine.inference import load_eval_setup, parse_methods
+from analysis.reports import results_markdown, write_results
 
 
 def parse_args(argv=None) -> argparse.Namespace:

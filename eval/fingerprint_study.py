@@ -11,15 +11,12 @@ position of a grid over ``fingerprint_{task}_test``, and writes ``{task}_acc_map
 ``weight``: classes are models of one architecture differing only in seed.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from data.annotations import read_annotations  # noqa: E402
-from engine.device import resolve_device  # noqa: E402
-from analysis.fingerprint import StudySettings, run_study, write_outputs  # noqa: E402
-from engine.rundir import annotation_path  # noqa: E402
+from data.annotations import read_annotations
+from engine.device import resolve_device
+from analysis.fingerprint import StudySettings, run_study, write_outputs
+from engine.rundir import annotation_path
 
 CLASS_NAMES = {"arch": ("dcgan", "progan", "bilinear", "subpixel"),
                "weight": ("dcgan_A_seed0", "dcgan_A_seed1", "dcgan_A_seed2")}

@@ -13,13 +13,10 @@ it once the weights change). main.py runs this step by itself after stage 2; thi
 for existing weights, e.g. the authors' released model.pth. Preprocessing as in evaluation.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from analysis.open_set import MAX_FIT_IMAGES, describe_fit, fit_and_save, read_statistics  # noqa: E402
+from engine.cli import add_model_arguments, load_setup
+from analysis.open_set import MAX_FIT_IMAGES, describe_fit, fit_and_save, read_statistics
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -18,17 +18,14 @@ closed-set answer; --open_set on makes a missing file an error (auto: a note).
 """
 import argparse
 import json
-import os
 import sys
 from contextlib import ExitStack
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from analysis.prediction import (CsvSink, format_record, iter_image_paths, predict_paths,  # noqa: E402
+from engine.cli import add_model_arguments, load_setup
+from analysis.prediction import (CsvSink, format_record, iter_image_paths, predict_paths,
                                  resolve_open_set)
-from analysis.open_set import MODES, PREFERRED_SCORES, SCORES  # noqa: E402
-from data.atomic import atomic_file  # noqa: E402
+from analysis.open_set import MODES, PREFERRED_SCORES, SCORES
+from data.atomic import atomic_file
 
 DEFAULT_SCORE = "auto"     # the first of analysis.open_set.PREFERRED_SCORES the statistics hold
 

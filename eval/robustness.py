@@ -13,14 +13,12 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from data.annotations import read_annotations  # noqa: E402
-from data.postprocess import PERTURBATIONS  # noqa: E402
-from data.sampling import seeded_subset  # noqa: E402
-from analysis.reports import robustness_markdown  # noqa: E402
-from analysis.robustness import parse_levels, run_robustness, sweep_plan, write_robustness  # noqa: E402
+from engine.cli import add_model_arguments, load_setup
+from data.annotations import read_annotations
+from data.postprocess import PERTURBATIONS
+from data.sampling import seeded_subset
+from analysis.reports import robustness_markdown
+from analysis.robustness import parse_levels, run_robustness, sweep_plan, write_robustness
 
 
 def parse_args(argv=None) -> argparse.Namespace:

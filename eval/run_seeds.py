@@ -24,12 +24,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, method, read_rows, run_row,  # noqa: E402
+from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, method, read_rows, run_row,
                             write_tables)
-from data.content_hash import tree_fingerprint  # noqa: E402
-from data.atomic import atomic_file  # noqa: E402
+from data.content_hash import tree_fingerprint
+from data.atomic import atomic_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

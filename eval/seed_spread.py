@@ -12,9 +12,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from analysis.seeds import run_row, standing  # noqa: E402
+from analysis.seeds import run_row, standing
 
 
 def main(argv=None) -> int:

@@ -13,12 +13,9 @@ on every accuracy list. Writes OUT.md, OUT.csv and OUT.json like ``eval/run_seed
 nothing is trained or evaluated.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from analysis.seeds import read_rows, write_tables  # noqa: E402
+from analysis.seeds import read_rows, write_tables
 
 
 def parse_rows(spec: str):

@@ -77,10 +77,8 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
 def tiny_zoo(tmp_path_factory):
     """One tiny toy zoo (DataPrepare/make_toy_zoo.py --scale tiny, seed 0, one process) per
     session: (root Path, manifest, build seconds). Tests that damage it must restore it."""
-    import sys
     import time
-    sys.path.insert(0, os.path.join(ROOT, "DataPrepare"))
-    from toy_zoo import build_zoo
+    from DataPrepare.toy_zoo import build_zoo
     out = tmp_path_factory.mktemp("tiny_toy_zoo")
     start = time.perf_counter()
     manifest = build_zoo(str(out), scale="tiny", seed=0, show_progress=False)

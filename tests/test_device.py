@@ -13,7 +13,7 @@ import engine.device
 from configs import load_config
 from engine import builders
 from engine.checkpoint import save_released_weights
-from engine.device import NATIVE_BF16_FEATURES, amp_dtype, cpu_native_bf16, resolve_amp
+from engine.device import amp_dtype, cpu_native_bf16, resolve_amp
 from engine.train import views_losses
 from models import SimpleCNN, SupConLoss
 
@@ -71,17 +71,19 @@ def test_unknown_amp_is_an_error():
         resolve_amp("bf32", CPU)
 
 
-def test_native_bf16_detection_agrees_with_the_kernel_flags():
-    """torch's query names the same instruction sets as /proc/cpuinfo (Linux x86)."""
-    found = cpu_native_bf16()
-    assert set(found) <= set(NATIVE_BF16_FEATURES)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = next(line for line in handle if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        pytest.skip("no /proc/cpuinfo flags on this system")
-    expected = [name for name in NATIVE_BF16_FEATURES if name in flags]
-    assert found == (expected if torch.backends.mkldnn.is_available() else [])
+def test_native_bf16_detection_reads_capabilities_or_the_older_queries(monkeypatch):
+    """Both ways of asking torch (get_capabilities, torch >= 2.9; the private _is_*_supported
+    before), and no oneDNN: no native bf16."""
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True, "amx_bf16": False,
+                                                                "avx2": True}, raising=False)
+    assert cpu_native_bf16() == ["avx512_bf16"]
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert cpu_native_bf16() == ["amx_bf16"]
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert cpu_native_bf16() == []
 
 
 # ---------------------------------------------------------------- CUDA code paths, run on CPU

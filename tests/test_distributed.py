@@ -176,9 +176,10 @@ def _fault_worker(kind: str, argv_file: str) -> int:
 
 @pytest.mark.parametrize("kind, message", [("nan", "non-finite loss"),
                                            ("validation", "injected validation failure")])
-def test_an_error_on_one_rank_stops_every_rank_within_seconds(tmp_path, kind, message):
+def test_an_error_on_one_rank_stops_every_rank_instead_of_hanging(tmp_path, kind, message):
     """Without the shared finite check / rank 0's failure flag the other rank blocks in a
-    collective until the process group's timeout (60 min); here both must exit at once."""
+    collective until the process group's timeout (60 min); here both exit (the 150 s limit
+    only tells a hang from a finished run on a slow, loaded machine)."""
     from conftest import TINY_OVERRIDES, make_collections
     root = make_collections(str(tmp_path / "data"), class_num=3, per_class=4)
     argv = ["--data_path", root, "--train_collection", "toy_train", "--val_collection", "toy_val",

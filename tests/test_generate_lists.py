@@ -12,15 +12,14 @@ import pytest
 from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "DataPrepare"))
 
-from data.annotations import read_annotations  # noqa: E402
-from splits import generate_lists  # noqa: E402
-from splits.collect import list_images, seeded_subset, split_by_fractions, stable_rng  # noqa: E402
-from splits.generate import closed_lists  # noqa: E402
-from splits.report import format_report  # noqa: E402
-from splits.plan import Plan, Source  # noqa: E402
-from splits.sources import SourceReader  # noqa: E402
+from data.annotations import read_annotations
+from DataPrepare.splits import generate_lists
+from DataPrepare.splits.collect import list_images, seeded_subset, split_by_fractions, stable_rng
+from DataPrepare.splits.generate import closed_lists
+from DataPrepare.splits.report import format_report
+from DataPrepare.splits.plan import Plan, Source
+from DataPrepare.splits.sources import SourceReader
 
 
 def _png_bytes() -> bytes:
@@ -230,7 +229,7 @@ WILD_FACES_1024 = ["GANs/styleGAN/ffhq", "GANs/styleGAN/celebahq", "GANs/styleGA
 
 
 def wild_dirs():
-    from splits.in_the_wild import FIXED_TABLE
+    from DataPrepare.splits.in_the_wild import FIXED_TABLE
     dirs = [d for _, train, cross in FIXED_TABLE for d in train + cross]
     return dirs + WILD_FACES_1024
 

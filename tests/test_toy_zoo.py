@@ -2,7 +2,6 @@
 import hashlib
 import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -12,13 +11,12 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "DataPrepare"))
 
-from data.annotations import read_annotations, write_annotations  # noqa: E402
-from toy_zoo import (DECODERS, DOMAIN_PHOTOS, SCALES, UNSEEN_ARCHS, Discriminator, audit_lists,  # noqa: E402
+from data.annotations import read_annotations, write_annotations
+from DataPrepare.toy_zoo import (DECODERS, DOMAIN_PHOTOS, SCALES, UNSEEN_ARCHS, Discriminator, audit_lists,
                      audit_zoo, build_generator, build_zoo)
-from toy_zoo.photos import load_domain_photos, load_extra_photos  # noqa: E402
-from toy_zoo.train_gan import (ADVERSARIAL_LOSSES, TrainSettings, make_gan, psnr,  # noqa: E402
+from DataPrepare.toy_zoo.photos import load_domain_photos, load_extra_photos
+from DataPrepare.toy_zoo.train_gan import (ADVERSARIAL_LOSSES, TrainSettings, make_gan, psnr,
                                reconstruct_images, train_generator, transfer_low_frequencies)
 
 CLOSED = ("dcgan", "progan", "bilinear", "subpixel")
@@ -346,7 +344,7 @@ def test_cli_runs_on_cached_zoo_and_audits(zoo, capsys, tmp_path):
 
 
 def test_unseen_architectures_list_is_labelled_minus_one(zoo, tmp_path):
-    from splits import generate_lists
+    from DataPrepare.splits import generate_lists
     out, _, _ = zoo
     generate_lists("toy", str(out), str(tmp_path), echo=lambda _text: None)
     path = str(tmp_path / "toy_test" / "annotations" / "toy_test_unseen_arch.txt")
@@ -364,7 +362,7 @@ def test_unseen_architectures_list_is_labelled_minus_one(zoo, tmp_path):
 def test_stage1_list_holds_every_whole_photo(zoo, tmp_path):
     """The zoo writes each domain's photos whole; the pretrain train list holds all of them
     (plus its share of the real crops), the val list only real crops."""
-    from splits import generate_lists
+    from DataPrepare.splits import generate_lists
     root = zoo[0]
     photos = sorted(str(p) for p in (root / "photos").rglob("*.png"))
     assert len(photos) == sum(len(names) for names in DOMAIN_PHOTOS.values())

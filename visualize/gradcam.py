@@ -13,11 +13,9 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from data.annotations import read_annotations  # noqa: E402
-from analysis.gradcam import DEFAULT_LAYER, run_gradcam  # noqa: E402
+from engine.cli import add_model_arguments, load_setup
+from data.annotations import read_annotations
+from analysis.gradcam import DEFAULT_LAYER, run_gradcam
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -12,10 +12,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-
-from engine.cli import add_model_arguments, load_setup  # noqa: E402
-from analysis.features import run_tsne  # noqa: E402
+from engine.cli import add_model_arguments, load_setup
+from analysis.features import run_tsne
 
 
 def parse_args(argv=None) -> argparse.Namespace:

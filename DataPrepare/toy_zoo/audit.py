@@ -72,8 +72,8 @@ def audit_lists(train_list: str, test_lists: dict, seed: int = 0) -> dict:
 def audit_zoo(zoo_root: str, seed: int = 0) -> dict:
     """Write the zoo's toy lists (as ``generate_.py --mode toy --seed seed`` does) to a
     temporary folder and audit them: closed test first, then the four cross tests."""
-    from splits import generate_lists
-    from splits.plan import cross_list_path, split_list_path
+    from DataPrepare.splits import generate_lists
+    from DataPrepare.splits.plan import cross_list_path, split_list_path
 
     with tempfile.TemporaryDirectory(prefix="toy_audit_") as lists:
         generate_lists("toy", zoo_root, lists, seed=seed, echo=lambda _text: None)
