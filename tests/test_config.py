@@ -1,7 +1,7 @@
 """Config modules load with the released values; overrides are strict."""
 import pytest
 
-from configs import load_config, valid_keys
+from configs import load_config
 
 
 def test_released_values():
