@@ -189,3 +189,27 @@ def test_bn_recalibration_changes_only_the_statistics_and_is_logged(collections)
     assert best.keys() == precise.keys()          # the released key format, read back from the checkpoint
     lines = [json.loads(line) for line in open(os.path.join(run_dir(collections, "precise"), "metrics.jsonl"))]
     assert [line.get("bn_recalibrated_batches") for line in lines] == [2, 2]
+
+
+def test_stage1_curve_table_reads_a_pretrain_run(tmp_path, capsys):
+    from conftest import load_script
+    curve_script = load_script("eval", "stage1_curve")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"iters_per_epoch": 100}))
+    family = {"jpeg": {"top1": 0.1, "family_acc": 0.5, "n": 10}}
+    records = [{"epoch": e, "train_ce": 4.0 - e / 10, "lr": 1e-3, "val_ce": 3.0, "val_top1": top1, "val_top5": 0.5,
+                "val_family_acc": 0.7, "val_per_family": family, "best_epoch": 2} for e, top1 in
+               ((1, 0.05), (2, 0.12), (3, 0.12), (4, 0.10))]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = str(tmp_path / "curve")
+    assert curve_script.main(["--run_dir", str(run), "--out", out, "--every", "3"]) == 0
+    assert "best top-1 12.0 % at epoch 2 (step 200)" in capsys.readouterr().out   # the first of a tie
+    text = open(out + ".md").read()
+    assert [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and
+            line.split("|")[1].strip().isdigit()][:4] == ["1", "2", "3", "4"]       # first, best, every 3rd, last
+    assert "model.pth is epoch 2" in text and "| jpeg" in text
+    assert len(open(out + ".csv").read().splitlines()) == 2 + 4
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "val_acc": 0.5}) + "\n")   # a stage-2 run
+    assert curve_script.main(["--run_dir", str(run), "--out", out]) == 1
+    assert "is this a --pretrain run?" in capsys.readouterr().err
