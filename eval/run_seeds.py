@@ -144,9 +144,15 @@ class Runner:
         out_dir = os.path.join(self.rows_dir, f"{name}_s{seed}_cross_test")
         self.call([sys.executable, "eval/cross_test.py", "--config_name", method(name).config,
                    "--device", self.args.device, "--methods", f"{self.args.tag}_{name}_s{seed}={weights}",
-                   "--out_dir", out_dir, "--test_data_paths", *[os.path.join(lists, file) for _, file in LISTS]], log)
+                   "--out_dir", out_dir, "--test_data_paths", *[os.path.join(lists, file) for _, file in LISTS],
+                   *self.eval_set()], log)
         with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as handle:
             return run_row(json.load(handle), name, seed)
+
+    def eval_set(self) -> list:
+        """The stage-2 ``--set`` overrides for the evaluation commands too (e.g. ``amp=off``: a run
+        trained in fp32 is evaluated in fp32)."""
+        return ["--set", *self.args.set] if self.args.set else []
 
     def reevaluate(self, name: str, seed: int, minutes) -> dict:
         """A finished run evaluated again with the current code: open-set statistics refitted
@@ -157,7 +163,7 @@ class Runner:
                  for split in ("train", "val")}
         self.call([sys.executable, "eval/fit_open_set.py", "--model_path", weights, "--config_name",
                    method(name).config, "--device", self.args.device, "--train_data_path", lists["train"],
-                   "--val_data_path", lists["val"]], log)
+                   "--val_data_path", lists["val"], *self.eval_set()], log)
         return self.save_row({**self.evaluate(name, seed, weights, log), "minutes": minutes})
 
 

@@ -204,6 +204,23 @@ def test_a_given_stage_1_replaces_the_per_seed_stage_1(tmp_path, monkeypatch):
     assert "--pretrain_model_path" not in commands[1]
 
 
+def test_stage_2_overrides_reach_the_evaluation_commands(tmp_path, monkeypatch):
+    args = run_seeds.parse_args(["--tag", "t", "--out", str(tmp_path / "o"), "--data", str(tmp_path),
+                                 "--set", "amp=off"])
+    runner = run_seeds.Runner(args, threads=1)
+    os.makedirs(runner.rows_dir)
+    commands = []
+    monkeypatch.setattr(run_seeds.Runner, "call", lambda self, command, log: commands.append(command))
+    monkeypatch.setattr(run_seeds, "run_row", lambda results, name, seed: {**fake_rows()[0], "seed": seed})
+    monkeypatch.setattr(run_seeds.json, "load", lambda handle: {})
+    out_dir = tmp_path / "seeds" / "t" / "dct_s0_cross_test"
+    out_dir.mkdir(parents=True)
+    (out_dir / "results.json").write_text("{}")
+    runner.reevaluate("dct", 0, 1.0)
+    assert [command[1] for command in commands] == ["eval/fit_open_set.py", "eval/cross_test.py"]
+    assert all(command[-2:] == ["--set", "amp=off"] for command in commands)
+
+
 def test_a_missing_stage_1_file_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_seeds.parse_args(["--tag", "t", "--out", "o", "--stage1", str(tmp_path / "none.pth")])
