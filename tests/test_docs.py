@@ -65,3 +65,12 @@ def test_every_flag_is_one_the_script_lists():
 def test_no_absolute_machine_paths(page):
     text = page.read_text(encoding="utf-8")
     assert not re.findall(r"/(?:work|root|home)/\w+", text), page.name
+
+
+def test_the_configuration_reference_is_current():
+    """docs/configs.md is exactly what ``python -m configs.reference`` writes from configs/base.py."""
+    from configs.reference import documented_fields, reference_markdown
+    from configs import valid_keys
+    assert [key for _, key, _ in documented_fields()] == valid_keys()        # every key, in order
+    assert (ROOT / "docs" / "configs.md").read_text(encoding="utf-8") == reference_markdown(), \
+        "docs/configs.md is stale: run python -m configs.reference > docs/configs.md"
