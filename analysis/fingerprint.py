@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.atomic import atomic_file
 from data.image_io import ImageLoadError, load_rgb
 from data.sampling import seeded_subset
 from models import SimpleCNN, recalibrate_batchnorm
@@ -189,7 +190,7 @@ def write_outputs(result: dict, out_dir: str, task: str) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     paths = {kind: os.path.join(out_dir, f"{task}_{kind}")
              for kind in ("acc_map.csv", "acc_map.png", "summary.json")}
-    with open(paths["acc_map.csv"], "w", newline="", encoding="utf-8") as handle:
+    with atomic_file(paths["acc_map.csv"], newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["y\\x"] + list(result["xs"]))
         for y, row in zip(result["ys"], result["acc_map"]):
@@ -197,9 +198,50 @@ def write_outputs(result: dict, out_dir: str, task: str) -> dict:
     plot_map(result, paths["acc_map.png"], task)
     record = {key: value for key, value in result.items() if key != "acc_map"}
     record["acc_map"] = result["acc_map"].tolist()
-    with open(paths["summary.json"], "w", encoding="utf-8") as handle:
+    with atomic_file(paths["summary.json"]) as handle:
         json.dump(record, handle, indent=2)
     return paths
+
+
+TABLE_COLUMNS = ("train_position_acc", "elsewhere_mean_acc", "elsewhere_min_acc", "drop")
+
+
+def table_row(label: str, seed: int, summary: dict) -> dict:
+    """One run of the study as a row of the seed table (accuracies in %; ``drop`` = accuracy at
+    the training position minus the mean elsewhere, in points)."""
+    row = {"label": label, "seed": seed, **{key: 100 * summary[key] for key in TABLE_COLUMNS[:3]}}
+    row["drop"] = row["train_position_acc"] - row["elsewhere_mean_acc"]
+    return row
+
+
+def write_seed_table(stem: str, label: str, rows: Sequence[dict], command: str) -> None:
+    """Merge ``rows`` (one label) into the table ``stem``.json and rewrite ``stem``.md: per label
+    n, mean ± sd [min-max] of each column over its seeds. The label's earlier rows are replaced."""
+    from analysis.seeds import summary as spread   # n, mean, sd, min, max
+    try:
+        with open(stem + ".json", encoding="utf-8") as handle:
+            table = json.load(handle)
+    except (OSError, ValueError):
+        table = {"rows": [], "commands": {}}
+    table["rows"] = [r for r in table["rows"] if r["label"] != label] + list(rows)
+    table["commands"][label] = command
+    labels = list(dict.fromkeys(r["label"] for r in table["rows"]))
+    lines = ["# GAN fingerprints on the toy zoo: accuracy at the training position and elsewhere, over seeds", "",
+             "Made by (one command per row):", ""] + [f"- {name}: `{table['commands'][name]}`" for name in labels]
+    lines += ["", "Accuracy in %: mean ± sample standard deviation [min-max] over the study's seeds (n); "
+                  "drop = training position minus the mean elsewhere, in points.", "",
+              "| study | n | " + " | ".join(TABLE_COLUMNS) + " |", "|---|---|" + "---|" * len(TABLE_COLUMNS)]
+    for name in labels:
+        runs = [r for r in table["rows"] if r["label"] == name]
+        cells = []
+        for column in TABLE_COLUMNS:
+            s = spread([r[column] for r in runs])
+            cells.append(f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]")
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+    with atomic_file(stem + ".md") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with atomic_file(stem + ".json") as handle:
+        json.dump(table, handle, indent=1)
 
 
 def plot_map(result: dict, path: str, task: str) -> None:

@@ -15,7 +15,7 @@ import sys
 
 from data.annotations import read_annotations
 from engine.device import resolve_device
-from analysis.fingerprint import StudySettings, run_study, write_outputs
+from analysis.fingerprint import StudySettings, run_study, table_row, write_outputs, write_seed_table
 from engine.rundir import annotation_path
 
 CLASS_NAMES = {"arch": ("dcgan", "progan", "bilinear", "subpixel"),
@@ -40,6 +40,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=DEFAULTS.width, help="SimpleCNN base width")
     parser.add_argument("--lr", type=float, default=DEFAULTS.learning_rate)
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="run the study once per seed (outputs {task}_s{seed}_*), instead of --seed")
+    parser.add_argument("--table", default=None, metavar="STEM",
+                        help="add the runs to the seed table STEM.md/.json under --label (rows of that label replaced)")
+    parser.add_argument("--label", default=None, help="the table row's name (default: the task)")
     parser.add_argument("--no_balance", action="store_true",
                         help="keep every listed image (default: cut each class to the smallest)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
@@ -56,22 +61,36 @@ def parse_position(text: str) -> tuple:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    seeds = args.seeds or [args.seed]
+    rows = []
     try:
-        settings = StudySettings(patch_size=args.patch_size, stride=args.stride,
-                                 train_position=parse_position(args.train_position),
-                                 epochs=args.epochs, batch_size=args.batch_size, width=args.width,
-                                 learning_rate=args.lr, seed=args.seed, balance=not args.no_balance)
         names = list(args.class_names or CLASS_NAMES[args.task])
         lists = [annotation_path(args.data_path, collection or f"fingerprint_{args.task}_{split}")
                  for collection, split in ((args.train_collection, "train"), (args.test_collection, "test"))]
         train_items, test_items = (read_annotations(path, class_num=len(names)) for path in lists)
-        result = run_study(train_items, test_items, names, settings, resolve_device(args.device))
-        paths = write_outputs(result, args.out_dir, args.task)
+        for seed in seeds:
+            settings = StudySettings(patch_size=args.patch_size, stride=args.stride,
+                                     train_position=parse_position(args.train_position),
+                                     epochs=args.epochs, batch_size=args.batch_size, width=args.width,
+                                     learning_rate=args.lr, seed=seed, balance=not args.no_balance)
+            result = run_study(train_items, test_items, names, settings, resolve_device(args.device))
+            stem = args.task if args.seeds is None else f"{args.task}_s{seed}"
+            report(args.task if args.seeds is None else f"{args.task} seed {seed}", result,
+                   write_outputs(result, args.out_dir, stem))
+            rows.append(table_row(args.label or args.task, seed, result["summary"]))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.table:
+        command = "python eval/fingerprint_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_seed_table(args.table, args.label or args.task, rows, command)
+        print(f"table: {args.table}.md, .json")
+    return 0
+
+
+def report(name: str, result: dict, paths: dict) -> None:
     summary = result["summary"]
-    print(f"{args.task}: accuracy at the training position {summary['train_position_acc']:.4f}, "
+    print(f"{name}: accuracy at the training position {summary['train_position_acc']:.4f}, "
           f"elsewhere mean {summary['elsewhere_mean_acc']:.4f} (min {summary['elsewhere_min_acc']:.4f}); "
           f"chance {result['chance']:.4f}")
     print("by ring distance from the training cell: " + ", ".join(
@@ -79,7 +98,6 @@ def main(argv=None) -> int:
     if result["skipped"]:
         print(f"warning: skipped {len(result['skipped'])} unreadable image(s)", file=sys.stderr)
     print(f"wrote {paths['acc_map.csv']}, {paths['acc_map.png']}, {paths['summary.json']}")
-    return 0
 
 
 if __name__ == "__main__":

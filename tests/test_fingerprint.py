@@ -133,3 +133,27 @@ def test_study_rejects_off_grid_position(tmp_path, capsys):
             "--device", "cpu"]
     assert load_entry().main(argv) == 1
     assert "not on the grid" in capsys.readouterr().err
+
+
+def test_study_over_seeds_writes_one_table_row_per_seed_and_merges_labels(tmp_path, capsys):
+    root = write_study_lists(str(tmp_path))
+    out_dir, table = str(tmp_path / "out"), str(tmp_path / "fingerprint_seeds")
+    argv = ["--task", "arch", "--data_path", root, "--class_names", "plain", "square", "--out_dir", out_dir,
+            "--patch_size", "16", "--stride", "8", "--epochs", "2", "--width", "4", "--batch_size", "8",
+            "--device", "cpu", "--seeds", "0", "1", "--table", table]
+    assert load_entry().main(argv + ["--label", "zoo0 arch"]) == 0
+    assert load_entry().main(argv[:-5] + ["--seeds", "3", "--table", table, "--label", "zoo1 arch"]) == 0
+    assert "arch seed 1: accuracy at the training position" in capsys.readouterr().out
+    assert all(os.path.exists(os.path.join(out_dir, f"arch_s{s}_summary.json")) for s in (0, 1, 3))
+    data = json.loads(open(table + ".json").read())
+    assert [(r["label"], r["seed"]) for r in data["rows"]] == [("zoo0 arch", 0), ("zoo0 arch", 1), ("zoo1 arch", 3)]
+    runs = [r for r in data["rows"] if r["label"] == "zoo0 arch"]
+    for row in runs:
+        summary = json.load(open(os.path.join(out_dir, f"arch_s{row['seed']}_summary.json")))["summary"]
+        assert row["train_position_acc"] == pytest.approx(100 * summary["train_position_acc"])
+        assert row["drop"] == pytest.approx(row["train_position_acc"] - row["elsewhere_mean_acc"])
+    mean = np.mean([r["elsewhere_mean_acc"] for r in runs])
+    text = open(table + ".md").read()
+    assert f"| zoo0 arch | 2 | " in text and f"{mean:.1f} ±" in text and "| zoo1 arch | 1 |" in text
+    assert load_entry().main(argv + ["--label", "zoo0 arch"]) == 0              # a rerun replaces its rows
+    assert len(json.loads(open(table + ".json").read())["rows"]) == 3
