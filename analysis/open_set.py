@@ -50,7 +50,8 @@ PREFERRED_SCORES = ("relative_mahalanobis", "mahalanobis", "energy")
 LOGIT_SCORES = ("msp", "energy")
 MODES = ("auto", "on", "off")   # --open_set: with statistics when present / required / never
 KEEP_RATE = 0.95
-MAX_MAHALANOBIS_DIM = 2048      # a D x D precision beyond this is not "small" (the DCT baseline)
+MAX_DENSE_DIM = 2048            # beyond this feature size (the DCT baseline: 32,768) no D x D matrix
+#                                 (mahalanobis, relative_mahalanobis, vim) and no N x D kNN bank is fitted
 MAX_FIT_IMAGES = 10000          # training images for the class means (seeded, per-class share)
 KNN_K = 10                      # the k of ``knn`` (Sun et al. use 50 for CIFAR-10's 50,000 images)
 FORMAT, VERSION = "dnadet-openset", 1
@@ -83,7 +84,8 @@ def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: 
     (1 - a) * S + a * (trace(S) / D) * I with the shrinkage a chosen by their formula.
     Also the ``knn`` bank (the L2-normalised features [N, D]) and, given the classifier
     ``head`` (W [K, D], b [K]) and the training ``logits`` [N, K], the ``vim`` origin [D],
-    residual basis [D, D - D // 2] and alpha.
+    residual basis [D, D - D // 2] and alpha. Above ``MAX_DENSE_DIM`` only the means and the
+    prototypes are fitted (a 32,768-d ViM eigendecomposition needs tens of GB).
     """
     from sklearn.covariance import ledoit_wolf   # imported here: only fitting needs it
     features, labels = np.asarray(features, np.float64), np.asarray(labels, int)
@@ -97,17 +99,19 @@ def fit_feature_statistics(features: np.ndarray, labels: np.ndarray, class_num: 
     # float32, as stored: thresholds are calibrated on exactly the values a reloaded file gives
     stats = {"means": means.astype(np.float32), "prototypes": prototypes.astype(np.float32),
              "precision": None, "shrinkage": None, "background_mean": None, "background_precision": None,
-             "knn_bank": unit.astype(np.float32), "vim_origin": None, "vim_basis": None, "vim_alpha": None}
+             "knn_bank": None, "vim_origin": None, "vim_basis": None, "vim_alpha": None}
+    if features.shape[1] > MAX_DENSE_DIM:
+        return stats
+    stats["knn_bank"] = unit.astype(np.float32)
     if head is not None and logits is not None:
         stats.update(fit_vim(features, np.asarray(logits, np.float64), *head))
-    if features.shape[1] <= MAX_MAHALANOBIS_DIM:
-        covariance, shrinkage = ledoit_wolf(features - means[labels], assume_centered=True)
-        stats["precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
-        stats["shrinkage"] = float(shrinkage)
-        background = features.mean(axis=0)
-        covariance, _ = ledoit_wolf(features - background, assume_centered=True)
-        stats["background_mean"] = background.astype(np.float32)
-        stats["background_precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
+    covariance, shrinkage = ledoit_wolf(features - means[labels], assume_centered=True)
+    stats["precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
+    stats["shrinkage"] = float(shrinkage)
+    background = features.mean(axis=0)
+    covariance, _ = ledoit_wolf(features - background, assume_centered=True)
+    stats["background_mean"] = background.astype(np.float32)
+    stats["background_precision"] = np.linalg.pinv(covariance, hermitian=True).astype(np.float32)
     return stats
 
 
@@ -240,7 +244,7 @@ class OpenSetStatistics:
         if unavailable:
             raise ValueError(f"open-set scores {unavailable} are not in these statistics "
                              f"(available: {self.score_names}): a feature dimension above "
-                             f"{MAX_MAHALANOBIS_DIM} has no mahalanobis scores, and files fitted "
+                             f"{MAX_DENSE_DIM} has only msp, energy and cosine, and files fitted "
                              f"before relative_mahalanobis existed lack it (refit: {FIT_COMMAND})")
         return names
 

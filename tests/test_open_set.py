@@ -74,10 +74,12 @@ def test_missing_class_and_large_dimension():
     features, labels = clusters(rng, n=5)
     with pytest.raises(ValueError, match=r"classes \[2\] have no readable training image"):
         open_set.fit_feature_statistics(features, labels, 3)
-    wide = rng.normal(size=(10, open_set.MAX_MAHALANOBIS_DIM + 1))
-    stats = open_set.fit_feature_statistics(wide, np.repeat([0, 1], 5), 2)
+    wide = rng.normal(size=(10, open_set.MAX_DENSE_DIM + 1))
+    head = (rng.normal(size=(2, wide.shape[1])), np.zeros(2))
+    stats = open_set.fit_feature_statistics(wide, np.repeat([0, 1], 5), 2, head=head, logits=rng.normal(size=(10, 2)))
     assert stats["precision"] is None and stats["background_precision"] is None
-    assert not {"mahalanobis", "relative_mahalanobis"} & set(open_set.feature_scores(wide, stats))
+    assert stats["knn_bank"] is None and stats["vim_basis"] is None      # no N x D bank, no D x D eigenproblem
+    assert set(open_set.feature_scores(wide, stats)) == {"cosine"}
 
 
 @pytest.mark.parametrize("method", ["dnadet", "attnet", "dct"])
