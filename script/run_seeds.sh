@@ -1,12 +1,19 @@
 #!/bin/sh
-# Issue 26: the multi-seed tables of docs/results/ (paper Tables 2-3 and the ablations, with their
-# spread). Trains and evaluates, on the embedded toy zoo (built first if missing):
+# Issue 26: the multi-seed tables of docs/results/ (paper Tables 2-3, the ablations, the GAN
+# fingerprint study, with their spread). On the embedded toy zoo (built first if missing):
 #   1. DNA-Det and no_pretrain, seeds 0-4            -> docs/results/seeds_methods.{md,csv,json}
 #   2. all seven methods, seeds 0-2 (adds the rest)  -> the same table
-#   3. DNA-Det in fp32 (amp=off), seeds 0-2          -> docs/results/seeds_dnadet_fp32.{md,csv,json}
-# Two trainings side by side, one thread each. Re-running resumes: a finished seed is never
-# retrained. On a 2-core AMD EPYC with native bf16 (AVX512-BF16) this took about 2 hours: 87 min
-# for the 25 runs of the method table, 36 min for the three fp32 runs (beside other work).
+#   3. DNA-Det in fp32 (amp=off), seeds 0-2          -> docs/results/seeds_dnadet_fp32.*
+#   4. stage 1 trained until it stops improving      -> docs/results/stage1_converged.*
+#      and DNA-Det's stage 2 from it, seeds 0-2      -> docs/results/seeds_stage1_converged.*
+#      against the demo's stage 1 and no stage 1     -> docs/results/seeds_stage1_ablation.*
+#   5. two more zoo builds (zoo seeds 1, 2): DNA-Det and dct, seeds 0-1 each
+#                                                    -> docs/results/seeds_zoo{1,2}.*, seeds_zoos.*
+#   6. the fingerprint study, seeds 0-2, on each zoo -> docs/results/fingerprint_seeds.*
+# Two trainings side by side, one thread each (PARALLEL). Re-running resumes: a finished seed is
+# never retrained. Compute on a 2-core AMD EPYC with AVX512-BF16 (bf16): steps 1-3 about 2 hours;
+# step 4 about 1 hour of stage 1 and 30 min of stage 2; step 5 about 15 min per zoo build and
+# 30 min of training per zoo; step 6 a few minutes per zoo.
 set -e
 cd "$(dirname "$0")/.."
 
@@ -14,6 +21,7 @@ PYTHON=${PYTHON:-python3}
 PARALLEL=${PARALLEL:-2}
 OUT=${OUT:-docs/results}
 TITLE="DNA-Det, its ablations and three baselines on the toy zoo"
+S1=toy_data/pretrain_train/models/pretrain_val/toy_pretrain/run_conv_s0
 
 sh script/install.sh
 $PYTHON eval/run_seeds.py --methods DNA-Det no_pretrain --seeds 0 1 2 3 4 --tag main --parallel "$PARALLEL" \
@@ -21,3 +29,45 @@ $PYTHON eval/run_seeds.py --methods DNA-Det no_pretrain --seeds 0 1 2 3 4 --tag 
 $PYTHON eval/run_seeds.py --seeds 0 1 2 --tag main --parallel "$PARALLEL" --out "$OUT/seeds_methods" --title "$TITLE"
 $PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 --tag fp32 --parallel "$PARALLEL" \
     --set amp=off --pre_set amp=off --out "$OUT/seeds_dnadet_fp32" --title "DNA-Det in fp32 (amp=off) on the toy zoo"
+
+# 4. stage 1 at the budget it needs: up to 8,000 steps, stopped after 6 validations without a better macro-F1
+RESUME=""
+if [ -f "$S1/checkpoint.pth" ]; then RESUME="--resume"; fi
+if [ ! -f "$S1/finished" ]; then
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=1 $PYTHON main.py --data_path toy_data --train_collection pretrain_train \
+        --val_collection pretrain_val --config_name toy_pretrain --run_id conv_s0 --device auto --pretrain \
+        $RESUME --set seed=0 max_epochs=80 early_stop_bar=6
+    echo "trained to the end by script/run_seeds.sh" > "$S1/finished"
+fi
+$PYTHON eval/stage1_curve.py --run_dir "$S1" --out "$OUT/stage1_converged" --every 5 \
+    --title "Stage 1 trained until its validation stops improving (toy zoo, seed 0)"
+$PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 --tag s1conv --stage1 "$S1/model.pth" \
+    --parallel "$PARALLEL" --out "$OUT/seeds_stage1_converged" --title "DNA-Det from the converged stage 1"
+$PYTHON eval/seed_table.py --out "$OUT/seeds_stage1_ablation" \
+    --title "Pre-training ablation: stage 2 from the converged stage 1, from the demo's, and from scratch" \
+    --rows stage1_converged=toy_data/seeds/s1conv:DNA-Det stage1_demo=toy_data/seeds/main:DNA-Det \
+           scratch=toy_data/seeds/main:no_pretrain \
+    --claim stage1_converged:scratch --claim stage1_converged:stage1_demo --claim stage1_demo:scratch
+
+# 5. the zoo itself as a source of spread: two more builds, DNA-Det and its strongest competitor
+for Z in 1 2; do
+    $PYTHON eval/run_seeds.py --zoo "toy_zoo_s$Z" --zoo_seed "$Z" --data "toy_data_s$Z" --tag "zoo$Z" \
+        --methods DNA-Det dct --seeds 0 1 --parallel "$PARALLEL" --out "$OUT/seeds_zoo$Z" \
+        --title "Zoo seed $Z: DNA-Det and the DCT baseline"
+done
+$PYTHON eval/seed_table.py --out "$OUT/seeds_zoos" --title "DNA-Det and the DCT baseline on three zoo builds" \
+    --rows DNA-Det@zoo0=toy_data/seeds/main:DNA-Det DNA-Det@zoo1=toy_data_s1/seeds/zoo1:DNA-Det \
+           DNA-Det@zoo2=toy_data_s2/seeds/zoo2:DNA-Det dct@zoo0=toy_data/seeds/main:dct \
+           dct@zoo1=toy_data_s1/seeds/zoo1:dct dct@zoo2=toy_data_s2/seeds/zoo2:dct
+
+# 6. claim (1), the fingerprint study, on each zoo build
+for Z in 0 1 2; do
+    SUFFIX=""; if [ "$Z" != 0 ]; then SUFFIX="_s$Z"; fi
+    $PYTHON DataPrepare/generate_.py --mode fingerprint --data_root "toy_zoo$SUFFIX" --save_path "toy_data$SUFFIX"
+    for TASK in arch weight; do
+        OMP_NUM_THREADS=1 $PYTHON eval/fingerprint_study.py --task "$TASK" --data_path "toy_data$SUFFIX" \
+            --out_dir "outputs/fingerprint_zoo$Z" --train_position 16,16 --seeds 0 1 2 --device auto \
+            --table "$OUT/fingerprint_seeds" --label "zoo$Z $TASK"
+    done
+done
