@@ -236,3 +236,18 @@ def stage1_markdown(curve: dict, command: str, title: str, iters_per_epoch: int)
                                 [[name, v["n"], percent(v["top1"]), percent(v["family_acc"])]
                                  for name, v in curve["best"]["per_family"].items()]))
     return "\n".join(lines) + "\n"
+
+
+def write_stage1_tables(stem: str, shown: dict, every_epoch: dict, command: str, title: str,
+                        iters_per_epoch: int) -> None:
+    """``stem``.md (``shown``: the curve thinned for reading), ``stem``.csv and ``stem``.json
+    (``every_epoch``), each written atomically."""
+    with atomic_file(stem + ".md") as handle:
+        handle.write(stage1_markdown(shown, command, title, iters_per_epoch))
+    with atomic_file(stem + ".csv", newline="") as handle:
+        handle.write(f"# {command}\n")
+        handle.write("epoch,step,lr,train_ce,val_ce,top1,top5,family_acc\n")
+        for r in every_epoch["rows"]:
+            handle.write(f"{r['epoch']},{r['epoch'] * iters_per_epoch},{r['lr']},{r['train_ce']},{r['val_ce']:.6f},"
+                         f"{r['top1']:.6f},{r['top5']:.6f},{r['family_acc']:.6f}\n")
+    write_json(stem + ".json", {"command": command, "iters_per_epoch": iters_per_epoch, **every_epoch})

@@ -11,8 +11,7 @@ import json
 import os
 import sys
 
-from analysis.reports import stage1_curve, stage1_markdown, write_json
-from data.atomic import atomic_file
+from analysis.reports import stage1_curve, write_stage1_tables
 
 
 def main(argv=None) -> int:
@@ -35,15 +34,7 @@ def main(argv=None) -> int:
         print(f"error: {args.run_dir}: {error}", file=sys.stderr)
         return 1
     command = "python eval/stage1_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    with atomic_file(args.out + ".md") as handle:
-        handle.write(stage1_markdown(curve, command, args.title, iters))
-    with atomic_file(args.out + ".csv", newline="") as handle:
-        handle.write(f"# {command}\n")
-        handle.write("epoch,step,lr,train_ce,val_ce,top1,top5,family_acc\n")
-        for r in every_epoch["rows"]:
-            handle.write(f"{r['epoch']},{r['epoch'] * iters},{r['lr']},{r['train_ce']},{r['val_ce']:.6f},"
-                         f"{r['top1']:.6f},{r['top5']:.6f},{r['family_acc']:.6f}\n")
-    write_json(args.out + ".json", {"command": command, "iters_per_epoch": iters, **every_epoch})
+    write_stage1_tables(args.out, curve, every_epoch, command, args.title, iters)
     best = curve["best"]
     print(f"best top-1 {100 * best['top1']:.1f} % at epoch {best['epoch']} (step {best['epoch'] * iters}), "
           f"family accuracy {100 * best['family_acc']:.1f} %; last epoch {curve['last_epoch']}: "
