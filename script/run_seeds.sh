@@ -6,7 +6,7 @@
 #   3. DNA-Det in fp32 (amp=off), seeds 0-2          -> docs/results/seeds_dnadet_fp32.*
 #   4. stage 1 trained until it stops improving      -> docs/results/stage1_converged.*
 #      and DNA-Det's stage 2 from it, seeds 0-2      -> docs/results/seeds_stage1_converged.*
-#      against the demo's stage 1 and no stage 1     -> docs/results/seeds_stage1_ablation.*
+#      against the demo's stage 1, no stage 1, dct   -> docs/results/seeds_stage1_ablation.*
 #   5. two more zoo builds (zoo seeds 1, 2): DNA-Det and dct, seeds 0-1 each
 #                                                    -> docs/results/seeds_zoo{1,2}.*, seeds_zoos.*
 #   6. the fingerprint study, seeds 0-2, on each zoo -> docs/results/fingerprint_seeds.*
@@ -47,8 +47,9 @@ $PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 --tag s1conv --stage1 
 $PYTHON eval/seed_table.py --out "$OUT/seeds_stage1_ablation" \
     --title "Pre-training ablation: stage 2 from the converged stage 1, from the demo's, and from scratch" \
     --rows stage1_converged=toy_data/seeds/s1conv:DNA-Det stage1_demo=toy_data/seeds/main:DNA-Det \
-           scratch=toy_data/seeds/main:no_pretrain \
-    --claim stage1_converged:scratch --claim stage1_converged:stage1_demo --claim stage1_demo:scratch
+           scratch=toy_data/seeds/main:no_pretrain dct=toy_data/seeds/main:dct \
+    --claim stage1_converged:scratch --claim stage1_converged:stage1_demo --claim stage1_demo:scratch \
+    --claim stage1_converged:dct
 
 # 5. the zoo itself as a source of spread: two more builds, DNA-Det and its strongest competitor
 for Z in 1 2; do
