@@ -85,3 +85,12 @@ def test_install_on_a_fresh_python_installs_the_supported_range(tmp_path):
     result, asked = _install_with_fake_torch(tmp_path, None)
     assert result.returncode == 0, result.stderr
     assert "torch>=2.4,<=2.14.1" in asked and any(line.startswith("numpy") for line in asked)
+
+
+def test_run_demo_rejects_an_unknown_option_before_doing_anything(tmp_path):
+    env = {**os.environ, "ZOO": str(tmp_path / "zoo"), "DATA": str(tmp_path / "data")}
+    result = subprocess.run(["bash", os.path.join(ROOT, "script", "run_demo.sh"), "--long"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown option '--long'; use --quick, --long-stage1 or nothing" in result.stderr
+    assert not (tmp_path / "zoo").exists() and "install" not in result.stdout
