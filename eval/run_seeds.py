@@ -196,7 +196,11 @@ def rescore(runner: "Runner") -> None:
 def prepare_data(args) -> None:
     """The zoo (built once, with --zoo_seed) and its lists."""
     manifest = os.path.join(args.zoo, "manifest.json")
-    if not os.path.exists(manifest):
+    recorded = {}
+    if os.path.exists(manifest):
+        with open(manifest, encoding="utf-8") as handle:
+            recorded = json.load(handle)
+    if "audit" not in recorded:          # no zoo, or a build that stopped before its last source
         subprocess.run([sys.executable, "DataPrepare/make_toy_zoo.py", "--out", args.zoo,
                         "--seed", str(args.zoo_seed)], cwd=ROOT, check=True)
     with open(manifest, encoding="utf-8") as handle:

@@ -230,9 +230,15 @@ def test_a_missing_stage_1_file_is_refused(tmp_path, capsys):
 def test_a_zoo_built_with_another_seed_is_refused(tmp_path, monkeypatch):
     zoo = tmp_path / "zoo"
     zoo.mkdir()
-    (zoo / "manifest.json").write_text(json.dumps({"zoo_seed": 0}))
-    monkeypatch.setattr(run_seeds.subprocess, "run", lambda *a, **k: None)   # lists: not needed here
+    (zoo / "manifest.json").write_text(json.dumps({"zoo_seed": 0, "audit": {}}))
+    calls = []
+    monkeypatch.setattr(run_seeds.subprocess, "run", lambda command, **k: calls.append(command[1]))
     run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo)]))
+    assert calls == ["DataPrepare/generate_.py"] * 2                        # a finished zoo is not rebuilt
+    (zoo / "manifest.json").write_text(json.dumps({"zoo_seed": 0}))          # a build that stopped early
+    calls.clear()
+    run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo)]))
+    assert calls[0] == "DataPrepare/make_toy_zoo.py"                         # resumed
     with pytest.raises(ValueError, match="built with zoo seed 0, not --zoo_seed 1"):
         run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo),
                                                      "--zoo_seed", "1"]))
