@@ -1,7 +1,7 @@
 """Baseline attribution networks, trained and evaluated by the same code as DNA-Det.
 
-Both take x [N, 3, H, W] in [-1, 1] and return (logits [N, class_num], feature_map), the
-pooled feature and the logits in float32 under any autocast (as ``SimpleCNN``);
+Both take x [N, 3, H, W] in [-1, 1] and return (logits [N, class_num], feature_map), in
+evaluation the pooled feature and the logits in float32 under any autocast (as ``SimpleCNN``);
 ``forward_features(x)`` returns (pooled feature [N, D], feature_map), ``classify(pooled)`` the
 logits and ``head`` the classifier module, as for ``SimpleCNN``.
 Their last Linear layer is the classifier (``engine.checkpoint.load_model`` reads class_num from it).
@@ -58,7 +58,7 @@ class AttNet(PooledClassifier):
     def forward_features(self, x: torch.Tensor):
         """Return (pooled feature [N, 8w], feature map [N, 8w, h, w])."""
         feature_map = self.features(x)
-        return feature_map.float().mean(dim=(2, 3)), feature_map
+        return self.pooling_input(feature_map).mean(dim=(2, 3)), feature_map
 
 
 class DCTNet(PooledClassifier):
@@ -95,7 +95,7 @@ class DCTNet(PooledClassifier):
         """Return (flattened pooled map [N, (w/2)*grid^2], feature map [N, w/2, H/4, W/4])."""
         spectrum = self.standardise(self.spectrum(x))          # [N, 3, H, W]
         feature_map = self.features(spectrum)
-        return torch.flatten(self.pool(feature_map.float()), 1), feature_map
+        return torch.flatten(self.pool(self.pooling_input(feature_map)), 1), feature_map
 
 
 BASELINES = {"attnet": AttNet, "dct": DCTNet}

@@ -23,9 +23,8 @@ class ProjectionHead(nn.Module):
 class ContrastiveModel(nn.Module):
     """Backbone with a projection head, used only while training.
 
-    Forward: x [N, 3, h, w] -> (logits [N, classes], projections [N, proj_dim], unit norm),
-    both heads in float32 under any autocast (``head_in_fp32``: the SupCon logits divide
-    cosine similarities by a temperature of 0.07, so bf16 projections would round them).
+    Forward: x [N, 3, h, w] -> (logits [N, classes], projections [N, proj_dim], unit norm);
+    in training both heads follow autocast (see ``models.simple_cnn.head_in_fp32``).
     ``backbone`` is what is saved as the released-format ``model.pth``.
     """
 
@@ -37,7 +36,8 @@ class ContrastiveModel(nn.Module):
     def forward(self, x: torch.Tensor):
         pooled, _ = self.backbone.forward_features(x)
         logits = self.backbone.classify(pooled)
-        return logits, head_in_fp32(self.projection, pooled)
+        projections = self.projection(pooled) if self.training else head_in_fp32(self.projection, pooled)
+        return logits, projections
 
 
 class TrainModel(nn.Module):

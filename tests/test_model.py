@@ -136,3 +136,17 @@ def test_heads_run_in_fp32_under_bf16_autocast(make):
         assert second.dtype == torch.float32
     # without autocast nothing changed: fp32 throughout
     assert plain_logits.dtype == torch.float32 and plain_second.dtype == torch.float32
+
+
+def test_in_training_the_heads_follow_autocast_as_the_recipe_was_measured():
+    """Training keeps the heads under autocast (bit-identical to the runs of the results tables);
+    only evaluation moves them to fp32."""
+    torch.manual_seed(0)
+    model = ContrastiveModel(SimpleCNN(5, width=8), proj_dim=16).train()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        logits, projections = model(torch.randn(4, 3, 64, 64))
+    assert logits.dtype == torch.bfloat16 and projections.dtype == torch.bfloat16
+    model.eval()
+    with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        logits, projections = model(torch.randn(4, 3, 64, 64))
+    assert logits.dtype == torch.float32 and projections.dtype == torch.float32
