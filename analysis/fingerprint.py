@@ -217,7 +217,7 @@ def table_row(label: str, seed: int, summary: dict) -> dict:
 def write_seed_table(stem: str, label: str, rows: Sequence[dict], command: str) -> None:
     """Merge ``rows`` (one label) into the table ``stem``.json and rewrite ``stem``.md: per label
     n, mean ± sd [min-max] of each column over its seeds. The label's earlier rows are replaced."""
-    from analysis.seeds import summary as spread   # n, mean, sd, min, max
+    from analysis.seeds import spread_cell, summary   # n, mean, sd, min, max
     try:
         with open(stem + ".json", encoding="utf-8") as handle:
             table = json.load(handle)
@@ -233,10 +233,7 @@ def write_seed_table(stem: str, label: str, rows: Sequence[dict], command: str) 
               "| study | n | " + " | ".join(TABLE_COLUMNS) + " |", "|---|---|" + "---|" * len(TABLE_COLUMNS)]
     for name in labels:
         runs = [r for r in table["rows"] if r["label"] == name]
-        cells = []
-        for column in TABLE_COLUMNS:
-            s = spread([r[column] for r in runs])
-            cells.append(f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]")
+        cells = [spread_cell(summary([r[column] for r in runs])) for column in TABLE_COLUMNS]
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     with atomic_file(stem + ".md") as handle:
         handle.write("\n".join(lines) + "\n")

@@ -204,24 +204,26 @@ def save_robustness_png(rows: Sequence[dict], labels: Dict[str, str], larger_is_
     _save_figure(fig, path, dpi=80)
 
 
-def stage1_curve(records: Sequence[dict], every: int = 1) -> dict:
-    """A stage-1 run's learning curve from its metrics.jsonl ``records``: one row per
-    ``every``-th epoch (and the best and last epochs) with step, train CE, val CE, top-1, top-5,
-    family accuracy; the best epoch (by val top-1) with its per-family accuracies."""
+def stage1_curve(records: Sequence[dict]) -> dict:
+    """A stage-1 run's learning curve from its metrics.jsonl ``records``: one row per epoch
+    with train CE, val CE, top-1, top-5, family accuracy and lr; the best epoch (by val top-1)
+    with its per-family accuracies."""
     stage1 = [r for r in records if "val_top1" in r]
     if not stage1:
         raise ValueError("no stage-1 validation in these metrics (val_top1 missing): is this a --pretrain run?")
     best = max(stage1, key=lambda r: (r["val_top1"], -r["epoch"]))
-    shown = [r for r in stage1 if r["epoch"] % every == 0 or r is best or r is stage1[-1] or r is stage1[0]]
     rows = [{"epoch": r["epoch"], "train_ce": r.get("train_ce"), "val_ce": r["val_ce"], "top1": r["val_top1"],
-             "top5": r["val_top5"], "family_acc": r["val_family_acc"], "lr": r.get("lr")} for r in shown]
+             "top5": r["val_top5"], "family_acc": r["val_family_acc"], "lr": r.get("lr")} for r in stage1]
     return {"rows": rows, "best": {"epoch": best["epoch"], "top1": best["val_top1"], "top5": best["val_top5"],
                                    "family_acc": best["val_family_acc"], "per_family": best["val_per_family"]},
             "last_epoch": stage1[-1]["epoch"], "saved_epoch": stage1[-1].get("best_epoch")}
 
 
-def stage1_markdown(curve: dict, command: str, title: str, iters_per_epoch: int) -> str:
-    """``stage1_curve`` as Markdown: the curve, then the best epoch per family."""
+def stage1_markdown(curve: dict, command: str, title: str, iters_per_epoch: int, every: int = 1) -> str:
+    """``stage1_curve`` as Markdown: the curve (every ``every``-th epoch, and the first, best and
+    last), then the best epoch per family."""
+    ends = {curve["rows"][0]["epoch"], curve["best"]["epoch"], curve["last_epoch"]}
+    shown = [r for r in curve["rows"] if r["epoch"] % every == 0 or r["epoch"] in ends]
     lines = [f"# {title}", "", f"Made by: `{command}`", "",
              f"Validation after every {iters_per_epoch} steps; accuracies in %. Best epoch by top-1: "
              f"{curve['best']['epoch']} (step {curve['best']['epoch'] * iters_per_epoch}); last epoch "
@@ -230,7 +232,7 @@ def stage1_markdown(curve: dict, command: str, title: str, iters_per_epoch: int)
         ["epoch", "step", "lr", "train CE", "val CE", "top-1", "top-5", "family acc"],
         [[r["epoch"], r["epoch"] * iters_per_epoch, f"{r['lr']:.2e}" if r["lr"] is not None else "-",
           f"{r['train_ce']:.3f}" if r["train_ce"] is not None else "-", f"{r['val_ce']:.3f}",
-          percent(r["top1"]), percent(r["top5"]), percent(r["family_acc"])] for r in curve["rows"]]))
+          percent(r["top1"]), percent(r["top5"]), percent(r["family_acc"])] for r in shown]))
     lines += ["", f"## Per family at the best epoch ({curve['best']['epoch']})", ""]
     lines.append(markdown_table(["family", "images", "top-1", "family acc"],
                                 [[name, v["n"], percent(v["top1"]), percent(v["family_acc"])]
@@ -238,16 +240,16 @@ def stage1_markdown(curve: dict, command: str, title: str, iters_per_epoch: int)
     return "\n".join(lines) + "\n"
 
 
-def write_stage1_tables(stem: str, shown: dict, every_epoch: dict, command: str, title: str,
-                        iters_per_epoch: int) -> None:
-    """``stem``.md (``shown``: the curve thinned for reading), ``stem``.csv and ``stem``.json
-    (``every_epoch``), each written atomically."""
+def write_stage1_tables(stem: str, curve: dict, command: str, title: str, iters_per_epoch: int,
+                        every: int = 1) -> None:
+    """``stem``.md (every ``every``-th epoch), ``stem``.csv and ``stem``.json (every epoch),
+    each written atomically."""
     with atomic_file(stem + ".md") as handle:
-        handle.write(stage1_markdown(shown, command, title, iters_per_epoch))
+        handle.write(stage1_markdown(curve, command, title, iters_per_epoch, every))
     with atomic_file(stem + ".csv", newline="") as handle:
         handle.write(f"# {command}\n")
         handle.write("epoch,step,lr,train_ce,val_ce,top1,top5,family_acc\n")
-        for r in every_epoch["rows"]:
+        for r in curve["rows"]:
             handle.write(f"{r['epoch']},{r['epoch'] * iters_per_epoch},{r['lr']},{r['train_ce']},{r['val_ce']:.6f},"
                          f"{r['top1']:.6f},{r['top5']:.6f},{r['family_acc']:.6f}\n")
-    write_json(stem + ".json", {"command": command, "iters_per_epoch": iters_per_epoch, **every_epoch})
+    write_json(stem + ".json", {"command": command, "iters_per_epoch": iters_per_epoch, **curve})

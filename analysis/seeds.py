@@ -199,7 +199,8 @@ def compare(rows: Sequence[dict], better: str, other: str, column: str) -> Optio
     return {"better": better, "other": other, "column": column, "n": [len(a), len(b)], **welch(a, b)}
 
 
-def _cell(s: dict) -> str:
+def spread_cell(s: dict) -> str:
+    """``summary`` as ``mean ± sd [min-max]``, one decimal."""
     return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]"
 
 
@@ -209,7 +210,7 @@ def _table(table: dict, order: List[str], cols: List[str]) -> List[str]:
         present = [table[name][c]["n"] for c in cols if c in table[name]]
         if present:
             lines.append(f"| {name} | {max(present)} | " + " | ".join(
-                _cell(table[name][c]) if c in table[name] else "-" for c in cols) + " |")
+                spread_cell(table[name][c]) if c in table[name] else "-" for c in cols) + " |")
     return lines
 
 
@@ -274,8 +275,8 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
         for s in selections:
             chosen, msp = s["test"][s["selected"]], s["test"].get("msp")
             lines.append(f"| {s['method']} | {s['n']} | {s['selected']} ({s['val_auroc'][s['selected']]:.1f}) | "
-                         f"{_cell(chosen['auroc'])} | {_cell(chosen['fpr95'])} | {_cell(chosen['oscr'])} | "
-                         f"{_cell(msp['auroc']) if msp else '-'} | "
+                         f"{spread_cell(chosen['auroc'])} | {spread_cell(chosen['fpr95'])} | {spread_cell(chosen['oscr'])} | "
+                         f"{spread_cell(msp['auroc']) if msp else '-'} | "
                          f"{'-' if s['above_msp_every_seed'] is None else 'yes' if s['above_msp_every_seed'] else 'no'} |")
     tests = [(claim, result) for claim, better, other in claims for column in ACCURACY_COLUMNS
              for result in [compare(rows, better, other, column)] if result]

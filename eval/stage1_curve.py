@@ -28,13 +28,12 @@ def main(argv=None) -> int:
             iters = json.load(handle)["iters_per_epoch"]
         with open(os.path.join(args.run_dir, "metrics.jsonl"), encoding="utf-8") as handle:
             records = [json.loads(line) for line in handle if line.strip()]
-        curve = stage1_curve(records, args.every)
-        every_epoch = stage1_curve(records)
+        curve = stage1_curve(records)
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {args.run_dir}: {error}", file=sys.stderr)
         return 1
     command = "python eval/stage1_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_stage1_tables(args.out, curve, every_epoch, command, args.title, iters)
+    write_stage1_tables(args.out, curve, command, args.title, iters, args.every)
     best = curve["best"]
     print(f"best top-1 {100 * best['top1']:.1f} % at epoch {best['epoch']} (step {best['epoch'] * iters}), "
           f"family accuracy {100 * best['family_acc']:.1f} %; last epoch {curve['last_epoch']}: "

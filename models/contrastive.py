@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.losses import AutomaticWeightedLoss
-from models.simple_cnn import head_in_fp32
+from models.simple_cnn import run_head
 
 
 class ProjectionHead(nn.Module):
@@ -24,7 +24,7 @@ class ContrastiveModel(nn.Module):
     """Backbone with a projection head, used only while training.
 
     Forward: x [N, 3, h, w] -> (logits [N, classes], projections [N, proj_dim], unit norm);
-    in training both heads follow autocast (see ``models.simple_cnn.head_in_fp32``).
+    in training both heads follow autocast (``models.simple_cnn.run_head``).
     ``backbone`` is what is saved as the released-format ``model.pth``.
     """
 
@@ -36,8 +36,7 @@ class ContrastiveModel(nn.Module):
     def forward(self, x: torch.Tensor):
         pooled, _ = self.backbone.forward_features(x)
         logits = self.backbone.classify(pooled)
-        projections = self.projection(pooled) if self.training else head_in_fp32(self.projection, pooled)
-        return logits, projections
+        return logits, run_head(self.projection, pooled)
 
 
 class TrainModel(nn.Module):

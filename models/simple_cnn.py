@@ -34,6 +34,11 @@ def head_in_fp32(head: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
         return head(pooled.float())
 
 
+def run_head(head: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
+    """A head in training (``head.training``): under autocast; in evaluation: ``head_in_fp32``."""
+    return head(pooled) if head.training else head_in_fp32(head, pooled)
+
+
 class PooledClassifier(nn.Module):
     """A network whose logits are a head on a pooled feature (DNA-Det and both baselines).
 
@@ -41,7 +46,7 @@ class PooledClassifier(nn.Module):
     ``self.pooling_input(feature_map)``, and name their classifier module in ``head_name``.
     ``classify(pooled)`` runs it; ``forward(x) -> (logits [N, K], feature_map)``. In evaluation
     (``eval()``) the pooled feature and the logits are float32 under any autocast
-    (``head_in_fp32``); in training they follow autocast.
+    (``run_head``); in training they follow autocast.
     """
     head_name = "classification_head"
 
@@ -55,7 +60,7 @@ class PooledClassifier(nn.Module):
         return feature_map if self.training else feature_map.float()
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.head(pooled) if self.training else head_in_fp32(self.head, pooled)
+        return run_head(self.head, pooled)
 
     def forward(self, x: torch.Tensor):
         pooled, feature_map = self.forward_features(x)
