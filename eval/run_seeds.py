@@ -203,8 +203,9 @@ def prepare_data(args) -> None:
     if "audit" not in recorded:          # no zoo, or a build that stopped before its last source
         subprocess.run([sys.executable, "DataPrepare/make_toy_zoo.py", "--out", args.zoo,
                         "--seed", str(args.zoo_seed)], cwd=ROOT, check=True)
-    with open(manifest, encoding="utf-8") as handle:
-        built_with = json.load(handle).get("zoo_seed")
+        with open(manifest, encoding="utf-8") as handle:
+            recorded = json.load(handle)
+    built_with = recorded.get("zoo_seed")
     if built_with != args.zoo_seed:
         raise ValueError(f"{manifest} was built with zoo seed {built_with}, not --zoo_seed {args.zoo_seed}; "
                          f"pass --zoo_seed {built_with} or another --zoo folder")
