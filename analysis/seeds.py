@@ -324,7 +324,7 @@ def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fing
         handle.write(",".join(["method", "seed"] + cols) + "\n")
         for row in rows:
             handle.write(",".join([row["method"], str(row["seed"])] +
-                                  [f"{row[c]:.4f}" if c in row else "" for c in cols]) + "\n")
+                                  [f"{row[c]:.4f}" if row.get(c) is not None else "" for c in cols]) + "\n")
     tests = [result for _, better, other in claims for column in ACCURACY_COLUMNS
              for result in [compare(rows, better, other, column)] if result]
     spread = {column: between_within(rows, column) for column in ACCURACY_COLUMNS}

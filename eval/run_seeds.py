@@ -14,10 +14,14 @@ tables ``OUT.md`` (mean ± sd [min-max], Welch's t-tests of the paper's claims, 
 ``OUT.csv`` and ``OUT.json`` are rewritten from every finished run of the tag.
 ``--zoo_seed`` builds (or checks) the zoo with another seed, for the spread between zoos;
 ``--stage1`` starts every stage-1 method from one given stage-1 model (e.g. a converged one).
+``--weights_of SRC`` trains nothing: it evaluates the finished runs of tag SRC again under this
+call's ``--set`` (e.g. bf16-trained weights evaluated in fp32), each from a copy of its weights
+in this tag's own run directory, so SRC's files and rows are left as they are.
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, method, read_rows, run_row,
                             write_tables)
 from data.content_hash import tree_fingerprint
-from data.atomic import atomic_file
+from data.atomic import atomic_file, atomic_write
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,11 +61,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reevaluate", action="store_true",
                         help="evaluate the finished runs of --methods and --seeds again with the current code "
                              "(open-set statistics refitted, every cross test; no training)")
+    parser.add_argument("--weights_of", default=None, metavar="TAG",
+                        help="no training: evaluate the finished runs of tag TAG (same --data) under this call's "
+                             "--set, from copies of their weights; rows go to --tag")
     args = parser.parse_args(argv)
     if args.parallel < 1 or min(args.seeds) < 0 or (args.threads is not None and args.threads < 1):
         parser.error("--parallel and --threads must be >= 1 and seeds >= 0")
     if args.stage1 and not os.path.isfile(args.stage1):
         parser.error(f"--stage1 {args.stage1}: no such file; give a stage-1 run's model.pth")
+    if args.weights_of and (args.weights_of == args.tag or args.reevaluate or args.rescore or args.stage1):
+        parser.error("--weights_of TAG evaluates another tag's runs: give a different --tag, "
+                     "without --reevaluate, --rescore or --stage1")
     return args
 
 
@@ -166,6 +176,23 @@ class Runner:
                    "--val_data_path", lists["val"], *self.eval_set()], log)
         return self.save_row({**self.evaluate(name, seed, weights, log), "minutes": minutes})
 
+    def evaluate_weights_of(self, name: str, seed: int, minutes) -> dict:
+        """Copy the weights of tag ``--weights_of``'s run (``model.pth`` and its ``model.json``)
+        into this tag's run directory, then ``reevaluate`` them there under this call's ``--set``."""
+        config = method(name).config
+        source = self.run_dir(config, f"{self.args.weights_of}_{name}_s{seed}")
+        target = self.run_dir(config, f"{self.args.tag}_{name}_s{seed}")
+        if not os.path.isfile(os.path.join(source, "model.pth")):
+            raise ValueError(f"{source}/model.pth: no such file; tag {self.args.weights_of}'s run of {name} "
+                             f"seed {seed} has no weights to evaluate")
+        for file in ("model.json", "model.pth"):        # model.pth last: it marks a complete copy
+            if os.path.isfile(os.path.join(source, file)):
+                atomic_write(os.path.join(target, file),
+                             lambda tmp, file=file: shutil.copyfile(os.path.join(source, file), tmp))
+        with atomic_file(os.path.join(target, "finished")) as handle:
+            handle.write(f"weights of run {source} copied by eval/run_seeds.py --weights_of\n")
+        return self.reevaluate(name, seed, minutes)
+
 
 def run_pool(runner: "Runner", jobs: list, work, done_line) -> int:
     """``work(name, seed)`` for every job, --parallel at a time, with the tables rewritten after
@@ -228,7 +255,20 @@ def main(argv=None) -> int:
     if args.rescore:
         rescore(runner)
     finished = {(r["method"], r["seed"]): r for r in read_rows(runner.rows_dir)}
-    if args.reevaluate:
+    if args.weights_of:
+        source = {(r["method"], r["seed"]): r for r in read_rows(os.path.join(args.data, "seeds", args.weights_of))}
+        jobs = [(name, seed) for seed in args.seeds for name in args.methods
+                if (name, seed) in source and (name, seed) not in finished]
+        runner.say(f"evaluating {len(jobs)} finished run(s) of tag {args.weights_of} under --set "
+                   f"{' '.join(args.set) or '(none)'} ({len(finished)} already done in {runner.rows_dir})")
+        if not jobs and not finished:
+            print(f"error: tag {args.weights_of} has no finished run of {' '.join(args.methods)} with seeds "
+                  f"{' '.join(map(str, args.seeds))} in {os.path.join(args.data, 'seeds', args.weights_of)}",
+                  file=sys.stderr)
+            return 1
+        failed = run_pool(runner, jobs, lambda name, seed: runner.evaluate_weights_of(
+            name, seed, source[(name, seed)].get("minutes")), lambda row: "evaluated")
+    elif args.reevaluate:
         jobs = [(name, seed) for seed in args.seeds for name in args.methods if (name, seed) in finished]
         runner.say(f"re-evaluating {len(jobs)} finished run(s), {args.parallel} at a time")
         failed = run_pool(runner, jobs, lambda name, seed: runner.reevaluate(

@@ -221,6 +221,54 @@ def test_stage_2_overrides_reach_the_evaluation_commands(tmp_path, monkeypatch):
     assert all(command[-2:] == ["--set", "amp=off"] for command in commands)
 
 
+def test_weights_of_another_tag_are_evaluated_from_a_copy_without_training(tmp_path, monkeypatch, capsys):
+    source = tmp_path / "toy_train" / "models" / "toy_val" / "toy" / "run_src_DNA-Det_s1"
+    source.mkdir(parents=True)
+    (source / "model.pth").write_bytes(b"bf16-trained weights")
+    (source / "model.json").write_text("{}")
+    _row_folder(tmp_path / "seeds" / "src", "DNA-Det", [90.0, 91.0, 92.0])      # rows of seeds 0-2
+    commands = []
+
+    def fake_call(self, command, log):
+        commands.append(command)
+        if command[1] == "eval/cross_test.py":
+            out = command[command.index("--out_dir") + 1]
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "results.json"), "w") as handle:
+                json.dump({}, handle)
+    monkeypatch.setattr(run_seeds, "prepare_data", lambda args: None)
+    monkeypatch.setattr(run_seeds, "tree_fingerprint", lambda zoo: "sha256:x")
+    monkeypatch.setattr(run_seeds.Runner, "call", fake_call)
+    monkeypatch.setattr(run_seeds, "run_row", lambda results, name, seed: {**fake_rows()[0], "seed": seed})
+    argv = ["--methods", "DNA-Det", "--seeds", "1", "2", "--tag", "fp32eval", "--weights_of", "src", "--set",
+            "amp=off", "--out", str(tmp_path / "table"), "--data", str(tmp_path)]
+    assert run_seeds.main(argv) == 1                   # seed 2 has a row but no weights: reported, counted
+    out = capsys.readouterr().out
+    assert "DNA-Det seed 2: FAILED" in out and "run_src_DNA-Det_s2/model.pth: no such file" in out
+    copy = tmp_path / "toy_train" / "models" / "toy_val" / "toy" / "run_fp32eval_DNA-Det_s1"
+    assert (copy / "model.pth").read_bytes() == b"bf16-trained weights" and (copy / "model.json").exists()
+    assert [command[1] for command in commands] == ["eval/fit_open_set.py", "eval/cross_test.py"]
+    assert all(command[-2:] == ["--set", "amp=off"] and str(copy / "model.pth") in " ".join(command)
+               for command in commands)                 # the copy is evaluated, in fp32; nothing trained
+    assert sorted(os.listdir(source)) == ["model.json", "model.pth"]      # the source run is untouched
+    row = json.loads((tmp_path / "seeds" / "fp32eval" / "DNA-Det_s1.json").read_text())
+    assert row["seed"] == 1 and (tmp_path / "table.md").exists()
+    commands.clear()
+    run_seeds.main(argv)                                   # resumes: seed 1 is not evaluated again
+    assert all("run_fp32eval_DNA-Det_s1" not in " ".join(command) for command in commands)
+
+
+def test_weights_of_refuses_its_own_tag_and_an_empty_source(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        run_seeds.parse_args(["--tag", "t", "--weights_of", "t", "--out", "o"])
+    assert "give a different --tag" in capsys.readouterr().err
+    monkeypatch.setattr(run_seeds, "prepare_data", lambda args: None)
+    monkeypatch.setattr(run_seeds, "tree_fingerprint", lambda zoo: "sha256:x")
+    assert run_seeds.main(["--tag", "t", "--weights_of", "none", "--out", str(tmp_path / "o"),
+                           "--data", str(tmp_path)]) == 1
+    assert "tag none has no finished run" in capsys.readouterr().err
+
+
 def test_a_missing_stage_1_file_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_seeds.parse_args(["--tag", "t", "--out", "o", "--stage1", str(tmp_path / "none.pth")])
