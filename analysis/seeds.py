@@ -199,6 +199,23 @@ def compare(rows: Sequence[dict], better: str, other: str, column: str) -> Optio
     return {"better": better, "other": other, "column": column, "n": [len(a), len(b)], **welch(a, b)}
 
 
+def paired(rows: Sequence[dict], first: str, second: str, column: str) -> Optional[dict]:
+    """Paired t-test (two-sided) of ``first - second`` over the seeds both methods have, with the
+    95 % confidence interval of the mean difference; for two evaluations of the same runs (e.g.
+    the same weights in bf16 and in fp32). None when fewer than 2 seeds match."""
+    a = {r["seed"]: r[column] for r in rows if r["method"] == first and column in r}
+    b = {r["seed"]: r[column] for r in rows if r["method"] == second and column in r}
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return None
+    d = np.asarray([a[s] - b[s] for s in seeds], dtype=float)
+    diff, sd = float(d.mean()), float(d.std(ddof=1))
+    half = float(stats.t.ppf(0.975, d.size - 1) * sd / math.sqrt(d.size))
+    p = (0.0 if diff else 1.0) if sd == 0 else float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
+    return {"first": first, "second": second, "column": column, "seeds": seeds, "diff": diff, "sd": sd,
+            "p": p, "low": diff - half, "high": diff + half}
+
+
 def spread_cell(s: dict) -> str:
     """``summary`` as ``mean ± sd [min-max]``, one decimal."""
     return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]"
@@ -249,7 +266,7 @@ def between_within(rows: Sequence[dict], column: str) -> Dict[str, dict]:
 
 
 def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
-             fingerprint: str = "") -> str:
+             fingerprint: str = "", pairs=()) -> str:
     """The report: accuracy per method as mean ± sd [min-max] (n), the pooled open-set AUROC of
     every score, the open-set score selected on the validation unknowns and its test-unknown
     metrics, Welch's tests of the paper's claims, and the per-seed accuracies."""
@@ -291,6 +308,18 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
             lines.append(f"| {claim} ({result['better']} vs {result['other']}, n {result['n'][0]}/{result['n'][1]}) | "
                          f"{result['column']} | {result['diff']:+.1f} | [{result['low']:+.1f}, {result['high']:+.1f}] | "
                          f"{result['p']:.3f} | {verdict} |")
+    matched = [result for first, second in pairs for column in ACCURACY_COLUMNS
+               for result in [paired(rows, first, second, column)] if result]
+    if matched:
+        lines += ["", "## Paired t-test over matching seeds (the same runs measured two ways)", "",
+                  "Difference = first - second per seed, in points: mean, its sd over the seeds, 95 % CI; "
+                  "'exceeds the spread' when p < 0.05.", "",
+                  "| pair | list | seeds | difference | sd | 95 % CI | p | exceeds the spread |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in matched:
+            verdict = "yes" if r["p"] < 0.05 else "no"
+            lines.append(f"| {r['first']} - {r['second']} | {r['column']} | {len(r['seeds'])} | {r['diff']:+.2f} | "
+                         f"{r['sd']:.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] | {r['p']:.3f} | {verdict} |")
     spread = {column: between_within(rows, column) for column in ACCURACY_COLUMNS}
     if any(spread.values()):
         lines += ["", "## Between groups against within groups", "",
@@ -314,11 +343,12 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
 
 
 def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fingerprint: str = "",
-                 claims=CLAIMS) -> None:
-    """``stem``.md, .csv (per seed) and .json (per seed, aggregate, claims), each atomically."""
+                 claims=CLAIMS, pairs=()) -> None:
+    """``stem``.md, .csv (per seed) and .json (per seed, aggregate, claims; paired tests of
+    ``pairs``, (first, second) labels, when given), each atomically."""
     cols = columns(rows)
     with atomic_file(stem + ".md") as handle:
-        handle.write(markdown(rows, command, title, claims=claims, fingerprint=fingerprint))
+        handle.write(markdown(rows, command, title, claims=claims, fingerprint=fingerprint, pairs=pairs))
     with atomic_file(stem + ".csv", newline="") as handle:
         handle.write(f"# {command}\n")
         handle.write(",".join(["method", "seed"] + cols) + "\n")
@@ -328,12 +358,16 @@ def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fing
     tests = [result for _, better, other in claims for column in ACCURACY_COLUMNS
              for result in [compare(rows, better, other, column)] if result]
     spread = {column: between_within(rows, column) for column in ACCURACY_COLUMNS}
+    record = {"command": command, "title": title, "fingerprint": fingerprint, "runs": list(rows),
+              "aggregate": aggregate(rows), "claims": tests,
+              "open_set_selection": [s for s in (select_open_set(rows, name)
+                                                 for name in sorted({r["method"] for r in rows})) if s],
+              "between_within": {c: v for c, v in spread.items() if v}}
+    if pairs:
+        record["paired"] = [result for first, second in pairs for column in ACCURACY_COLUMNS
+                            for result in [paired(rows, first, second, column)] if result]
     with atomic_file(stem + ".json") as handle:
-        selections = [s for s in (select_open_set(rows, name) for name in sorted({r["method"] for r in rows})) if s]
-        json.dump({"command": command, "title": title, "fingerprint": fingerprint, "runs": list(rows),
-                   "aggregate": aggregate(rows), "claims": tests, "open_set_selection": selections,
-                   "between_within": {c: v for c, v in spread.items() if v}},
-                  handle, indent=1)
+        json.dump(record, handle, indent=1)
 
 
 def read_rows(folder: str) -> List[dict]:

@@ -9,7 +9,8 @@ Each ``--rows LABEL=FOLDER:METHOD`` takes the rows of METHOD from a tag's row fo
 (``DATA/seeds/TAG``) and names them LABEL; one label may gather several folders. Labels of the
 form ``METHOD@GROUP`` (e.g. ``DNA-Det@zoo1``) add the between-group / within-group spread
 of each method (one-way ANOVA). Each ``--claim FIRST:SECOND`` adds Welch's test of FIRST - SECOND
-on every accuracy list. Writes OUT.md, OUT.csv and OUT.json like ``eval/run_seeds.py``;
+on every accuracy list; each ``--paired FIRST:SECOND`` a paired t-test over the seeds both labels
+have (for the same runs measured two ways, e.g. ``run_seeds.py --weights_of``). Writes OUT.md, OUT.csv and OUT.json like ``eval/run_seeds.py``;
 nothing is trained or evaluated.
 """
 import argparse
@@ -39,11 +40,21 @@ def gather(specs) -> list:
     return rows
 
 
+def label_pair(option: str, spec: str, labels: set) -> tuple:
+    """``FIRST:SECOND`` -> (first, second), both --rows labels."""
+    first, _, second = spec.partition(":")
+    if first not in labels or second not in labels:
+        raise ValueError(f"{option} {spec!r}: both sides must be --rows labels ({', '.join(sorted(labels))})")
+    return first, second
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", required=True, metavar="LABEL=FOLDER:METHOD")
     parser.add_argument("--claim", action="append", default=[], metavar="FIRST:SECOND",
                         help="Welch's test of FIRST - SECOND (labels) on every accuracy list")
+    parser.add_argument("--paired", action="append", default=[], metavar="FIRST:SECOND",
+                        help="paired t-test of FIRST - SECOND over matching seeds, on every accuracy list")
     parser.add_argument("--out", required=True, help="table stem: writes OUT.md, OUT.csv, OUT.json")
     parser.add_argument("--title", required=True)
     parser.add_argument("--fingerprint", default="", help="the zoo fingerprint to print with the table")
@@ -51,17 +62,13 @@ def main(argv=None) -> int:
     try:
         rows = gather(args.rows)
         labels = {row["method"] for row in rows}
-        claims = []
-        for claim in args.claim:
-            first, _, second = claim.partition(":")
-            if first not in labels or second not in labels:
-                raise ValueError(f"--claim {claim!r}: both sides must be --rows labels ({', '.join(sorted(labels))})")
-            claims.append(("difference", first, second))
+        claims = [("difference", *label_pair("--claim", claim, labels)) for claim in args.claim]
+        pairs = [label_pair("--paired", pair, labels) for pair in args.paired]
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     command = "python eval/seed_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_tables(rows, args.out, command, args.title, args.fingerprint, claims=claims)
+    write_tables(rows, args.out, command, args.title, args.fingerprint, claims=claims, pairs=pairs)
     print(f"{len(rows)} runs, {len(labels)} labels: {args.out}.md, .csv, .json")
     return 0
 

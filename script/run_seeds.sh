@@ -3,12 +3,13 @@
 # fingerprint study, with their spread). On the embedded toy zoo (built first if missing):
 #   1. DNA-Det and no_pretrain, seeds 0-4            -> docs/results/seeds_methods.{md,csv,json}
 #   2. all seven methods, seeds 0-2 (adds the rest)  -> the same table
-#   3. DNA-Det in fp32 (amp=off), seeds 0-2          -> docs/results/seeds_dnadet_fp32.*
+#   3. DNA-Det in fp32 (amp=off), seeds 0-4          -> docs/results/seeds_dnadet_fp32.*
+#      step 1's bf16 runs evaluated again in fp32    -> docs/results/seeds_bf16_eval_fp32.*
 #      against the bf16 runs of step 1               -> docs/results/seeds_precision.*
 #   4. stage 1 trained until it stops improving      -> docs/results/stage1_converged.*
 #      and DNA-Det's stage 2 from it, seeds 0-2      -> docs/results/seeds_stage1_converged.*
 #      against the demo's stage 1, no stage 1, dct   -> docs/results/seeds_stage1_ablation.*
-#   5. two more zoo builds (zoo seeds 1, 2): DNA-Det and dct, seeds 0-1 each
+#   5. two more zoo builds (zoo seeds 1, 2): DNA-Det and dct, seeds 0-2 each
 #                                                    -> docs/results/seeds_zoo{1,2}.*, seeds_zoos.*
 #   6. the fingerprint study, seeds 0-2, on each zoo -> docs/results/fingerprint_seeds.*
 # Two trainings side by side, one thread each (PARALLEL). Re-running resumes: a finished seed is
@@ -28,10 +29,14 @@ sh script/install.sh
 $PYTHON eval/run_seeds.py --methods DNA-Det no_pretrain --seeds 0 1 2 3 4 --tag main --parallel "$PARALLEL" \
     --out "$OUT/seeds_methods" --title "$TITLE"
 $PYTHON eval/run_seeds.py --seeds 0 1 2 --tag main --parallel "$PARALLEL" --out "$OUT/seeds_methods" --title "$TITLE"
-$PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 --tag fp32 --parallel "$PARALLEL" \
+$PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 3 4 --tag fp32 --parallel "$PARALLEL" \
     --set amp=off --pre_set amp=off --out "$OUT/seeds_dnadet_fp32" --title "DNA-Det in fp32 (amp=off) on the toy zoo"
+$PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 3 4 --weights_of main --tag main_eval_fp32 --set amp=off \
+    --parallel "$PARALLEL" --out "$OUT/seeds_bf16_eval_fp32" --title "DNA-Det trained in bf16, evaluated in fp32"
 $PYTHON eval/seed_table.py --out "$OUT/seeds_precision" --title "DNA-Det in bf16 (amp=auto here) and in fp32 (amp=off)" \
-    --rows bf16=toy_data/seeds/main:DNA-Det fp32=toy_data/seeds/fp32:DNA-Det --claim bf16:fp32
+    --rows bf16=toy_data/seeds/main:DNA-Det bf16_evaluated_in_fp32=toy_data/seeds/main_eval_fp32:DNA-Det \
+           fp32=toy_data/seeds/fp32:DNA-Det \
+    --claim bf16:fp32 --claim bf16_evaluated_in_fp32:fp32 --claim bf16:bf16_evaluated_in_fp32
 # (docs/results/seeds_precision.* also holds runs of a withdrawn version that ran the heads in fp32
 #  during bf16 training, tag bf16, commits cdcb555-da8be48; the current code cannot make them)
 
@@ -59,7 +64,7 @@ $PYTHON eval/seed_table.py --out "$OUT/seeds_stage1_ablation" \
 # 5. the zoo itself as a source of spread: two more builds, DNA-Det and its strongest competitor
 for Z in 1 2; do
     $PYTHON eval/run_seeds.py --zoo "toy_zoo_s$Z" --zoo_seed "$Z" --data "toy_data_s$Z" --tag "zoo$Z" \
-        --methods DNA-Det dct --seeds 0 1 --parallel "$PARALLEL" --out "$OUT/seeds_zoo$Z" \
+        --methods DNA-Det dct --seeds 0 1 2 --parallel "$PARALLEL" --out "$OUT/seeds_zoo$Z" \
         --title "Zoo seed $Z: DNA-Det and the DCT baseline"
 done
 $PYTHON eval/seed_table.py --out "$OUT/seeds_zoos" --title "DNA-Det and the DCT baseline on three zoo builds" \

@@ -345,6 +345,27 @@ def test_seed_table_errors_name_the_bad_spec(tmp_path, capsys):
     assert not os.path.exists(out + ".md")
 
 
+def test_paired_test_matches_seeds_and_agrees_with_the_differences_by_hand(tmp_path, capsys):
+    _row_folder(tmp_path / "bf16", "DNA-Det", [90.0, 92.0, 95.0])
+    _row_folder(tmp_path / "fp32eval", "DNA-Det", [91.0, 92.5, 95.5, 99.0])     # seed 3 has no partner
+    out = str(tmp_path / "t")
+    assert seed_table.main(["--rows", f"bf16={tmp_path / 'bf16'}:DNA-Det", f"fp32={tmp_path / 'fp32eval'}:DNA-Det",
+                            "--paired", "fp32:bf16", "--out", out, "--title", "T"]) == 0
+    record = json.loads(open(out + ".json").read())
+    closed = next(r for r in record["paired"] if r["column"] == "closed")
+    d = np.array([1.0, 0.5, 0.5])                                             # per-seed differences
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert closed["seeds"] == [0, 1, 2] and closed["diff"] == pytest.approx(d.mean())
+    assert closed["p"] == pytest.approx(2 * stats.t.sf(d.mean() / (d.std(ddof=1) / np.sqrt(3)), 2))
+    assert closed["low"] == pytest.approx(d.mean() - half) and closed["high"] == pytest.approx(d.mean() + half)
+    assert "| fp32 - bf16 | closed | 3 | +0.67 | 0.29 |" in open(out + ".md").read()
+    assert seed_table.main(["--rows", f"bf16={tmp_path / 'bf16'}:DNA-Det", "--paired", "bf16:x", "--out", out,
+                            "--title", "T"]) == 1
+    assert "--paired 'bf16:x': both sides must be --rows labels" in capsys.readouterr().err
+    assert seeds.paired([{"method": "a", "seed": 0, "closed": 1.0}, {"method": "b", "seed": 0, "closed": 2.0}],
+                        "a", "b", "closed") is None                           # one matching seed: no test
+
+
 def test_file_identity_is_the_content_not_the_path_or_time(tmp_path):
     first, second = tmp_path / "a.pth", tmp_path / "b.pth"
     first.write_bytes(b"weights")
