@@ -13,9 +13,10 @@
 #                                                    -> docs/results/seeds_zoo{1,2}.*, seeds_zoos.*
 #   6. the fingerprint study, seeds 0-2, on each zoo -> docs/results/fingerprint_seeds.*
 # Two trainings side by side, one thread each (PARALLEL). Re-running resumes: a finished seed is
-# never retrained. Compute on a 2-core AMD EPYC with AVX512-BF16 (bf16): steps 1-3 about 2 hours;
-# step 4 about 1 hour of stage 1 and 30 min of stage 2; step 5 about 15 min per zoo build and
-# 30 min of training per zoo; step 6 a few minutes per zoo.
+# never retrained (also not after a code change: give such runs a new --tag). Compute on a 2-core
+# AMD EPYC with AVX512-BF16 (bf16), in run-minutes (two run side by side): steps 1-2 about 165,
+# step 3 about 100 (fp32) + 40 (the evaluation in fp32); step 4 30-50 of stage 1 and 16 of
+# stage 2; step 5 about 15 per zoo build and 35 of training per zoo; step 6 a few per zoo.
 set -e
 cd "$(dirname "$0")/.."
 
