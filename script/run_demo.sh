@@ -5,8 +5,8 @@
 #   (closed set, four cross tests, unseen architectures: open set) -> t-SNE and Grad-CAM figures.
 # Usage: bash script/run_demo.sh [--quick | --long-stage1]
 #   --quick: a tiny zoo and a few iterations per stage (a smoke run of a few minutes).
-#   --long-stage1: stage 1 until its validation stops improving (3,700 and 5,400 steps in two runs,
-#     instead of 600: some 30-50 more minutes on 2 cores), in runs of its own (run_demo_long); see
+#   --long-stage1: stage 1 until its validation stops improving (3,700 and 7,400 steps in two runs,
+#     instead of 600: some 30-60 more minutes on 2 cores), in runs of its own (run_demo_long); see
 #     docs/results.md, "Stage 1 at the budget it needs", for what it changes.
 # Re-running continues where it stopped (the zoo is cached, runs resume).
 set -e

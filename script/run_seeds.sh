@@ -6,8 +6,10 @@
 #   3. DNA-Det in fp32 (amp=off), seeds 0-4          -> docs/results/seeds_dnadet_fp32.*
 #      step 1's bf16 runs evaluated again in fp32    -> docs/results/seeds_bf16_eval_fp32.*
 #      against the bf16 runs of step 1               -> docs/results/seeds_precision.*
-#   4. stage 1 trained until it stops improving      -> docs/results/stage1_converged.*
-#      and DNA-Det's stage 2 from it, seeds 0-2      -> docs/results/seeds_stage1_converged.*
+#   4. stage 1 trained until it stops improving, stage-1 seeds 0 and 1
+#                                                    -> docs/results/stage1_converged{,_seed1}.*
+#      and DNA-Det's stage 2 from each, seeds 0-2    -> docs/results/seeds_stage1_converged{,_seed1}.*,
+#                                                       seeds_stage1_seeds.*
 #      against the demo's stage 1, no stage 1, dct   -> docs/results/seeds_stage1_ablation.*
 #   5. two more zoo builds (zoo seeds 1, 2): DNA-Det and dct, seeds 0-2 each
 #                                                    -> docs/results/seeds_zoo{1,2}.*, seeds_zoos.*
@@ -24,7 +26,7 @@ PYTHON=${PYTHON:-python3}
 PARALLEL=${PARALLEL:-2}
 OUT=${OUT:-docs/results}
 TITLE="DNA-Det, its ablations and three baselines on the toy zoo"
-S1=toy_data/pretrain_train/models/pretrain_val/toy_pretrain/run_conv_s0
+S1_ROOT=toy_data/pretrain_train/models/pretrain_val/toy_pretrain
 
 sh script/install.sh
 $PYTHON eval/run_seeds.py --methods DNA-Det no_pretrain --seeds 0 1 2 3 4 --tag main --parallel "$PARALLEL" \
@@ -41,26 +43,35 @@ $PYTHON eval/seed_table.py --out "$OUT/seeds_precision" --title "DNA-Det in bf16
 # (docs/results/seeds_precision.* also holds runs of a withdrawn version that ran the heads in fp32
 #  during bf16 training, tag bf16, commits cdcb555-da8be48; the current code cannot make them)
 
-# 4. stage 1 at the budget it needs: up to 8,000 steps, stopped after 6 validations without a better macro-F1
-RESUME=""
-if [ -f "$S1/checkpoint.pth" ]; then RESUME="--resume"; fi
-if [ ! -f "$S1/finished" ]; then
-    # shellcheck disable=SC2086
-    OMP_NUM_THREADS=1 $PYTHON main.py --data_path toy_data --train_collection pretrain_train \
-        --val_collection pretrain_val --config_name toy_pretrain --run_id conv_s0 --device auto --pretrain \
-        $RESUME --set seed=0 max_epochs=80 early_stop_bar=6
-    echo "trained to the end by script/run_seeds.sh" > "$S1/finished"
-fi
-$PYTHON eval/stage1_curve.py --run_dir "$S1" --out "$OUT/stage1_converged" --every 5 \
-    --title "Stage 1 trained until its validation stops improving (toy zoo, seed 0)"
-$PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 --tag s1conv --stage1 "$S1/model.pth" \
-    --parallel "$PARALLEL" --out "$OUT/seeds_stage1_converged" --title "DNA-Det from the converged stage 1"
+# 4. stage 1 at the budget it needs (seeds 0 and 1): up to 8,000 steps, stopped after 6 validations
+#    without a better macro-F1; DNA-Det's stage 2 from each, seeds 0-2
+for S in 0 1; do
+    S1="$S1_ROOT/run_conv_s$S"
+    SUFFIX=""; TAG=s1conv; if [ "$S" != 0 ]; then SUFFIX="_seed$S"; TAG="s1conv$S"; fi
+    RESUME=""
+    if [ -f "$S1/checkpoint.pth" ]; then RESUME="--resume"; fi
+    if [ ! -f "$S1/finished" ]; then
+        # shellcheck disable=SC2086
+        OMP_NUM_THREADS=1 $PYTHON main.py --data_path toy_data --train_collection pretrain_train \
+            --val_collection pretrain_val --config_name toy_pretrain --run_id "conv_s$S" --device auto --pretrain \
+            $RESUME --set seed="$S" max_epochs=80 early_stop_bar=6
+        echo "trained to the end by script/run_seeds.sh" > "$S1/finished"
+    fi
+    $PYTHON eval/stage1_curve.py --run_dir "$S1" --out "$OUT/stage1_converged$SUFFIX" --every 5 \
+        --title "Stage 1 trained until its validation stops improving (toy zoo, seed $S)"
+    $PYTHON eval/run_seeds.py --methods DNA-Det --seeds 0 1 2 --tag "$TAG" --stage1 "$S1/model.pth" \
+        --parallel "$PARALLEL" --out "$OUT/seeds_stage1_converged$SUFFIX" \
+        --title "DNA-Det from the converged stage 1 of seed $S"
+done
 $PYTHON eval/seed_table.py --out "$OUT/seeds_stage1_ablation" \
     --title "Pre-training ablation: stage 2 from the converged stage 1, from the demo's, and from scratch" \
-    --rows stage1_converged=toy_data/seeds/s1conv:DNA-Det stage1_demo=toy_data/seeds/main:DNA-Det \
-           scratch=toy_data/seeds/main:no_pretrain dct=toy_data/seeds/main:dct \
+    --rows stage1_converged=toy_data/seeds/s1conv:DNA-Det stage1_converged=toy_data/seeds/s1conv1:DNA-Det \
+           stage1_demo=toy_data/seeds/main:DNA-Det scratch=toy_data/seeds/main:no_pretrain dct=toy_data/seeds/main:dct \
     --claim stage1_converged:scratch --claim stage1_converged:stage1_demo --claim stage1_demo:scratch \
     --claim stage1_converged:dct
+$PYTHON eval/seed_table.py --out "$OUT/seeds_stage1_seeds" \
+    --title "Stage 2 from two converged stage-1 seeds: the spread between stage-1 seeds and within" \
+    --rows DNA-Det@stage1_seed0=toy_data/seeds/s1conv:DNA-Det DNA-Det@stage1_seed1=toy_data/seeds/s1conv1:DNA-Det
 
 # 5. the zoo itself as a source of spread: two more builds, DNA-Det and its strongest competitor
 for Z in 1 2; do
