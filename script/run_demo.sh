@@ -22,6 +22,7 @@ STAGE2_SET=""
 RUN_ID=demo
 SPREAD_TABLE=docs/results/seeds_methods.json      # the recipe's multi-seed results
 SPREAD_METHOD=DNA-Det
+SPREAD_FP32="--fp32_table docs/results/seeds_dnadet_fp32.json"   # for a run trained in fp32
 case "$1" in
     "") ;;
     --quick)
@@ -34,7 +35,8 @@ case "$1" in
         RUN_ID=demo_long
         STAGE1_SET="max_epochs=80 early_stop_bar=6"
         SPREAD_TABLE=docs/results/seeds_stage1_ablation.json
-        SPREAD_METHOD=stage1_converged ;;
+        SPREAD_METHOD=stage1_converged
+        SPREAD_FP32="" ;;
     *)
         echo "run_demo.sh: unknown option '$1'; use --quick, --long-stage1 or nothing" >&2
         exit 2 ;;
@@ -75,8 +77,9 @@ $PYTHON eval/cross_test.py --model_path "$STAGE2_DIR/model.pth" --config_name to
     "$LISTS/toy_test_cross_loss.txt" "$LISTS/toy_test_cross_finetune.txt" \
     "$LISTS/toy_test_cross_dataset.txt" "$LISTS/toy_test_unseen_arch.txt"
 if [ "$SCALE" = default ]; then   # where this run stands against the recipe's multi-seed results
+    # shellcheck disable=SC2086
     $PYTHON eval/seed_spread.py --results "$STAGE2_DIR/cross_test/results.json" \
-        --table "$SPREAD_TABLE" --method "$SPREAD_METHOD"
+        --table "$SPREAD_TABLE" --method "$SPREAD_METHOD" $SPREAD_FP32
 fi
 
 step "7/7 figures: t-SNE of cross-test features and Grad-CAM"

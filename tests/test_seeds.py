@@ -167,6 +167,32 @@ def test_seed_spread_places_a_run_against_the_table(tmp_path, capsys):
     assert "no multi-seed table" in capsys.readouterr().out
 
 
+def test_seed_spread_compares_an_fp32_run_with_the_fp32_table(tmp_path, capsys):
+    spread = load_script("eval", "seed_spread")
+    bf16, fp32 = str(tmp_path / "bf16"), str(tmp_path / "fp32")
+    seeds.write_tables(fake_rows(), bf16, "python eval/run_seeds.py", "bf16 runs")
+    seeds.write_tables([{**r, "closed": r["closed"] + 5} for r in fake_rows()], fp32, "python eval/run_seeds.py", "fp32")
+    run = tmp_path / "run"
+    (run / "cross_test").mkdir(parents=True)
+    results = run / "cross_test" / "results.json"
+    results.write_text(json.dumps({"results": [{"test": name, "acc": 0.95, "open_list": False}
+                                               for name in seeds.ACCURACY_COLUMNS]}))
+    argv = ["--results", str(results), "--table", bf16 + ".json", "--fp32_table", fp32 + ".json"]
+    assert spread.main(argv) == 0                               # no config.json: the main table
+    assert f"({bf16}.json)" in capsys.readouterr().out
+    (run / "config.json").write_text(json.dumps({"amp_resolved": "fp32"}))
+    assert spread.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"({fp32}.json)" in out and "mean 97.0 ± 2.0" in out   # the fp32 table's closed-set row
+    assert spread.main(argv[:4]) == 0                           # no fp32 table: compared, with a warning
+    out = capsys.readouterr().out
+    assert "this run trained in fp32; the table's runs trained in bf16" in out and f"({bf16}.json)" in out
+    (run / "config.json").write_text(json.dumps({"amp_resolved": "bf16"}))
+    assert spread.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"({bf16}.json)" in out and "note:" not in out
+
+
 def test_open_set_score_is_selected_on_validation_unknowns_only():
     """'knn' is best on the validation family, 'energy' on the test family: the selection must
     take knn (it never looks at the test family) and report its test numbers next to MSP's."""
