@@ -216,6 +216,18 @@ def paired(rows: Sequence[dict], first: str, second: str, column: str) -> Option
             "p": p, "low": diff - half, "high": diff + half}
 
 
+def claim_tests(rows: Sequence[dict], claims) -> List[tuple]:
+    """(claim, ``compare`` result) for every claim and accuracy list where both sides have >= 2 seeds."""
+    return [(claim, result) for claim, better, other in claims for column in ACCURACY_COLUMNS
+            for result in [compare(rows, better, other, column)] if result]
+
+
+def paired_tests(rows: Sequence[dict], pairs) -> List[dict]:
+    """``paired`` for every (first, second) pair and accuracy list where >= 2 seeds match."""
+    return [result for first, second in pairs for column in ACCURACY_COLUMNS
+            for result in [paired(rows, first, second, column)] if result]
+
+
 def spread_cell(s: dict) -> str:
     """``summary`` as ``mean ± sd [min-max]``, one decimal."""
     return f"{s['mean']:.1f} ± {s['std']:.1f} [{s['min']:.1f}-{s['max']:.1f}]"
@@ -295,8 +307,7 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
                          f"{spread_cell(chosen['auroc'])} | {spread_cell(chosen['fpr95'])} | {spread_cell(chosen['oscr'])} | "
                          f"{spread_cell(msp['auroc']) if msp else '-'} | "
                          f"{'-' if s['above_msp_every_seed'] is None else 'yes' if s['above_msp_every_seed'] else 'no'} |")
-    tests = [(claim, result) for claim, better, other in claims for column in ACCURACY_COLUMNS
-             for result in [compare(rows, better, other, column)] if result]
+    tests = claim_tests(rows, claims)
     if tests:
         lines += ["", "## The paper's claims: Welch's t-test of the difference in means", "",
                   "Difference = first method - second, in points, with its 95 % confidence interval; "
@@ -308,8 +319,7 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
             lines.append(f"| {claim} ({result['better']} vs {result['other']}, n {result['n'][0]}/{result['n'][1]}) | "
                          f"{result['column']} | {result['diff']:+.1f} | [{result['low']:+.1f}, {result['high']:+.1f}] | "
                          f"{result['p']:.3f} | {verdict} |")
-    matched = [result for first, second in pairs for column in ACCURACY_COLUMNS
-               for result in [paired(rows, first, second, column)] if result]
+    matched = paired_tests(rows, pairs)
     if matched:
         lines += ["", "## Paired t-test over matching seeds (the same runs measured two ways)", "",
                   "Difference = first - second per seed, in points: mean, its sd over the seeds, 95 % CI; "
@@ -355,17 +365,14 @@ def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fing
         for row in rows:
             handle.write(",".join([row["method"], str(row["seed"])] +
                                   [f"{row[c]:.4f}" if row.get(c) is not None else "" for c in cols]) + "\n")
-    tests = [result for _, better, other in claims for column in ACCURACY_COLUMNS
-             for result in [compare(rows, better, other, column)] if result]
     spread = {column: between_within(rows, column) for column in ACCURACY_COLUMNS}
     record = {"command": command, "title": title, "fingerprint": fingerprint, "runs": list(rows),
-              "aggregate": aggregate(rows), "claims": tests,
+              "aggregate": aggregate(rows), "claims": [result for _, result in claim_tests(rows, claims)],
               "open_set_selection": [s for s in (select_open_set(rows, name)
                                                  for name in sorted({r["method"] for r in rows})) if s],
               "between_within": {c: v for c, v in spread.items() if v}}
     if pairs:
-        record["paired"] = [result for first, second in pairs for column in ACCURACY_COLUMNS
-                            for result in [paired(rows, first, second, column)] if result]
+        record["paired"] = paired_tests(rows, pairs)
     with atomic_file(stem + ".json") as handle:
         json.dump(record, handle, indent=1)
 

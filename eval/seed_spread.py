@@ -39,17 +39,17 @@ def main(argv=None) -> int:
                         help="the table (row --method) for a run trained in fp32; --table's runs are bf16")
     args = parser.parse_args(argv)
     precision = run_precision(args.results)
-    if precision == "fp32" and args.fp32_table:
-        args.table = args.fp32_table
-    elif precision and precision != "bf16":
+    use_fp32 = bool(precision == "fp32" and args.fp32_table)
+    table = args.fp32_table if use_fp32 else args.table
+    if not use_fp32 and precision not in (None, "bf16"):
         print(f"note: this run trained in {precision}; the table's runs trained in bf16 (amp=auto on a CPU "
               f"with native bf16), and the two precisions differ beyond the seed spread on some lists "
               f"(docs/results.md, Precision)")
-    if not os.path.isfile(args.table):
-        print(f"note: no multi-seed table at {args.table} (eval/run_seeds.py writes it); nothing to compare")
+    if not os.path.isfile(table):
+        print(f"note: no multi-seed table at {table} (eval/run_seeds.py writes it); nothing to compare")
         return 0
     try:
-        with open(args.table, encoding="utf-8") as handle:
+        with open(table, encoding="utf-8") as handle:
             summaries = json.load(handle)["aggregate"].get(args.method)
         with open(args.results, encoding="utf-8") as handle:
             row = run_row(json.load(handle), args.method, -1)
@@ -57,9 +57,9 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if not summaries:
-        print(f"note: {args.table} has no row {args.method!r}; nothing to compare")
+        print(f"note: {table} has no row {args.method!r}; nothing to compare")
         return 0
-    print("\n".join(standing(row, summaries, args.table)))
+    print("\n".join(standing(row, summaries, table)))
     return 0
 
 
