@@ -1,15 +1,16 @@
 """Where one run's cross-test results fall against the multi-seed tables of its recipe.
 
     python eval/seed_spread.py --results RUN/cross_test/results.json \
-        [--table docs/results/seeds_methods.json] [--method DNA-Det] \
-        [--fp32_table docs/results/seeds_dnadet_fp32.json]
+        [--table docs/results/seeds_methods.json] [--table_precision fp32] [--method DNA-Det] \
+        [--bf16_table docs/results/seeds_methods_bf16.json]
 
 Prints, per accuracy column and open-set metric, this run's value next to the seeds' n, mean ±
 sd and range from the table that ``eval/run_seeds.py`` wrote, so a user whose numbers differ
 from the README's can see whether they are within the seed-to-seed spread. The run's training
 precision is read from RUN/config.json (``amp_resolved``): bf16 and fp32 give different toy-zoo
-numbers (docs/results.md, "Precision"), so a run trained in fp32 is compared with
-``--fp32_table`` when one is given, and otherwise the line says that the precisions differ.
+numbers (docs/results/seeds_precision.md), so a run is compared with the table of its precision
+(``--table``, whose runs trained in ``--table_precision``, or ``--bf16_table``); when there is
+none, with ``--table`` and a line that says the precisions differ.
 """
 import argparse
 import json
@@ -35,16 +36,17 @@ def main(argv=None) -> int:
     parser.add_argument("--results", required=True, help="results.json of eval/cross_test.py")
     parser.add_argument("--table", default="docs/results/seeds_methods.json", help="eval/run_seeds.py's JSON table")
     parser.add_argument("--method", default="DNA-Det", help="the table's row to compare with")
-    parser.add_argument("--fp32_table", default=None,
-                        help="the table (row --method) for a run trained in fp32; --table's runs are bf16")
+    parser.add_argument("--table_precision", default="fp32", choices=("fp32", "bf16"),
+                        help="the precision --table's runs trained in")
+    parser.add_argument("--bf16_table", default=None, help="the table (row --method) for a run trained in bf16")
     args = parser.parse_args(argv)
-    precision = run_precision(args.results)
-    use_fp32 = bool(precision == "fp32" and args.fp32_table)
-    table = args.fp32_table if use_fp32 else args.table
-    if not use_fp32 and precision not in (None, "bf16"):
-        print(f"note: this run trained in {precision}; the table's runs trained in bf16 (amp=auto on a CPU "
-              f"with native bf16), and the two precisions differ beyond the seed spread on some lists "
-              f"(docs/results.md, Precision)")
+    tables = {"bf16": args.bf16_table} if args.bf16_table else {}
+    tables[args.table_precision] = args.table
+    precision = run_precision(args.results) or args.table_precision     # no config.json: taken as --table's
+    table = tables.get(precision, args.table)
+    if precision not in tables:
+        print(f"note: this run trained in {precision}; the table's runs trained in {args.table_precision}, and "
+              f"the two precisions differ beyond the seed spread on some lists (docs/results/seeds_precision.md)")
     if not os.path.isfile(table):
         print(f"note: no multi-seed table at {table} (eval/run_seeds.py writes it); nothing to compare")
         return 0

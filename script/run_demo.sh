@@ -20,9 +20,9 @@ DATA=${DATA:-toy_data}     # lists and run directories
 STAGE1_SET=""
 STAGE2_SET=""
 RUN_ID=demo
-SPREAD_TABLE=docs/results/seeds_methods.json      # the recipe's multi-seed results
+SPREAD_TABLE=docs/results/seeds_methods.json      # the recipe's multi-seed results (trained in fp32)
 SPREAD_METHOD=DNA-Det
-SPREAD_FP32="--fp32_table docs/results/seeds_dnadet_fp32.json"   # for a run trained in fp32
+SPREAD_PRECISION="--bf16_table docs/results/seeds_methods_bf16.json"   # for a run trained with amp=bf16
 case "$1" in
     "") ;;
     --quick)
@@ -36,7 +36,7 @@ case "$1" in
         STAGE1_SET="max_epochs=80 early_stop_bar=6"
         SPREAD_TABLE=docs/results/seeds_stage1_ablation.json
         SPREAD_METHOD=stage1_converged
-        SPREAD_FP32="" ;;
+        SPREAD_PRECISION="--table_precision bf16" ;;   # that table's runs trained in bf16
     *)
         echo "run_demo.sh: unknown option '$1'; use --quick, --long-stage1 or nothing" >&2
         exit 2 ;;
@@ -79,7 +79,7 @@ $PYTHON eval/cross_test.py --model_path "$STAGE2_DIR/model.pth" --config_name to
 if [ "$SCALE" = default ]; then   # where this run stands against the recipe's multi-seed results
     # shellcheck disable=SC2086
     $PYTHON eval/seed_spread.py --results "$STAGE2_DIR/cross_test/results.json" \
-        --table "$SPREAD_TABLE" --method "$SPREAD_METHOD" $SPREAD_FP32
+        --table "$SPREAD_TABLE" --method "$SPREAD_METHOD" $SPREAD_PRECISION
 fi
 
 step "7/7 figures: t-SNE of cross-test features and Grad-CAM"

@@ -44,22 +44,24 @@ def _step(model, config, x, labels, amp):
 
 # ---------------------------------------------------------------- the amp table
 @pytest.mark.parametrize("native, amp, expected", [
-    (["amx_bf16"], "auto", torch.bfloat16), ([], "auto", None), (["avx512_bf16"], "bf16", torch.bfloat16),
+    (["amx_bf16"], "auto", None), ([], "auto", None), (["avx512_bf16"], "bf16", torch.bfloat16),
     ([], "bf16", torch.bfloat16), (["amx_bf16"], "fp16", None), (["amx_bf16"], "off", None)])
-def test_amp_on_cpu_follows_native_bf16(monkeypatch, native, amp, expected):
+def test_amp_on_cpu(monkeypatch, native, amp, expected):
+    """auto is fp32 also where the CPU has native bf16; bf16 only when asked, emulated without it."""
     monkeypatch.setattr(engine.device, "cpu_native_bf16", lambda: native)
     choice = resolve_amp(amp, CPU)
     assert choice.dtype is expected and amp_dtype(amp, CPU) is expected
     assert choice.name == {None: "fp32", torch.bfloat16: "bf16"}[expected]
     if amp == "auto":
-        assert ("with native bf16 (amx_bf16)" in choice.reason) == bool(native)
-    if amp == "bf16" and not native:
-        assert "emulated" in choice.reason
+        assert "fp32 on every device" in choice.reason
+    if amp == "bf16":
+        assert ("with native bf16 (avx512_bf16)" in choice.reason) == bool(native)
+        assert ("emulated" in choice.reason) == (not native)
 
 
 @pytest.mark.parametrize("bf16_gpu, amp, expected", [
-    (True, "auto", torch.bfloat16), (False, "auto", torch.float16), (True, "bf16", torch.bfloat16),
-    (True, "fp16", torch.float16), (True, "off", None)])
+    (True, "auto", None), (False, "auto", None), (True, "bf16", torch.bfloat16),
+    (False, "bf16", torch.float16), (True, "fp16", torch.float16), (True, "off", None)])
 def test_amp_on_cuda(monkeypatch, bf16_gpu, amp, expected):
     """The CUDA branch, with the GPU's bf16 support faked (no device is touched)."""
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16_gpu)
@@ -165,22 +167,23 @@ def test_compiled_backbone_trains_one_step_like_eager():
 
 
 # ---------------------------------------------------------------- runs and evaluation
-@pytest.mark.parametrize("native, expected", [(["amx_bf16"], "bf16"), ([], "fp32")])
-def test_run_records_and_logs_the_precision(tmp_path, monkeypatch, native, expected):
+@pytest.mark.parametrize("amp, native, expected", [("auto", ["amx_bf16"], "fp32"), ("auto", [], "fp32"),
+                                                   ("bf16", ["amx_bf16"], "bf16")])
+def test_run_records_and_logs_the_precision(tmp_path, monkeypatch, amp, native, expected):
     import main
     monkeypatch.setattr(engine.device, "cpu_native_bf16", lambda: native)
     root = make_collections(str(tmp_path), class_num=3, per_class=4)
     argv = ["--data_path", root, "--train_collection", "toy_train", "--val_collection", "toy_val",
             "--config_name", "toy", "--device", "cpu", "--run_id", "amp", "--set", *TINY_OVERRIDES,
-            "class_num=3", "max_epochs=1"]
+            "class_num=3", "max_epochs=1", f"amp={amp}"]
     assert main.main(argv) == 0
     run = os.path.join(root, "toy_train", "models", "toy_val", "toy", "run_amp")
     with open(os.path.join(run, "config.json"), encoding="utf-8") as handle:
         recorded = json.load(handle)
-    assert (recorded["amp"], recorded["amp_resolved"]) == ("auto", expected)
-    assert ("with native bf16 (amx_bf16)" in recorded["amp_reason"]) == bool(native)
+    assert (recorded["amp"], recorded["amp_resolved"]) == (amp, expected)
+    assert ("with native bf16 (amx_bf16)" in recorded["amp_reason"]) == (expected == "bf16")
     with open(os.path.join(run, "train.log"), encoding="utf-8") as handle:
-        assert f"precision {expected}: amp=auto" in handle.read()
+        assert f"precision {expected}: amp={amp}" in handle.read()
 
 
 def test_evaluation_follows_amp_and_bf16_moves_probabilities_by_rounding_only(tmp_path, monkeypatch):
@@ -194,11 +197,12 @@ def test_evaluation_follows_amp_and_bf16_moves_probabilities_by_rounding_only(tm
     root = make_collections(str(tmp_path / "data"), class_num=3, per_class=4)
     items = read_annotations(os.path.join(root, "toy_train", "annotations", "toy_train.txt"))
     probs = {}
-    for amp in ("off", "auto"):
+    for amp in ("off", "auto", "bf16"):
         setup = load_eval_setup(path, overrides=[f"amp={amp}", "num_workers=0", "class_num=3"], device="cpu")
-        assert setup.amp is (None if amp == "off" else torch.bfloat16)
+        assert setup.amp is (torch.bfloat16 if amp == "bf16" else None)
         probs[amp] = run_items(setup, items, "test", progress=False)["probs"]
-    difference = np.abs(probs["off"] - probs["auto"]).max()
+    assert np.array_equal(probs["off"], probs["auto"])             # auto is fp32 on a bf16-native CPU too
+    difference = np.abs(probs["off"] - probs["bf16"]).max()
     assert 0 < difference < 0.05                   # bf16 really ran, and moved little
 
 

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import shlex
 
 import numpy as np
 import pytest
@@ -167,7 +168,7 @@ def test_seed_spread_places_a_run_against_the_table(tmp_path, capsys):
     assert "no multi-seed table" in capsys.readouterr().out
 
 
-def test_seed_spread_compares_an_fp32_run_with_the_fp32_table(tmp_path, capsys):
+def test_seed_spread_compares_a_run_with_the_table_of_its_precision(tmp_path, capsys):
     spread = load_script("eval", "seed_spread")
     bf16, fp32 = str(tmp_path / "bf16"), str(tmp_path / "fp32")
     seeds.write_tables(fake_rows(), bf16, "python eval/run_seeds.py", "bf16 runs")
@@ -177,18 +178,23 @@ def test_seed_spread_compares_an_fp32_run_with_the_fp32_table(tmp_path, capsys):
     results = run / "cross_test" / "results.json"
     results.write_text(json.dumps({"results": [{"test": name, "acc": 0.95, "open_list": False}
                                                for name in seeds.ACCURACY_COLUMNS]}))
-    argv = ["--results", str(results), "--table", bf16 + ".json", "--fp32_table", fp32 + ".json"]
+    argv = ["--results", str(results), "--table", fp32 + ".json", "--bf16_table", bf16 + ".json"]
     assert spread.main(argv) == 0                               # no config.json: the main table
-    assert f"({bf16}.json)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"({fp32}.json)" in out and "note:" not in out
     (run / "config.json").write_text(json.dumps({"amp_resolved": "fp32"}))
     assert spread.main(argv) == 0
     out = capsys.readouterr().out
     assert f"({fp32}.json)" in out and "mean 97.0 ± 2.0" in out   # the fp32 table's closed-set row
-    assert spread.main(argv[:4]) == 0                           # no fp32 table: compared, with a warning
-    out = capsys.readouterr().out
-    assert "this run trained in fp32; the table's runs trained in bf16" in out and f"({bf16}.json)" in out
     (run / "config.json").write_text(json.dumps({"amp_resolved": "bf16"}))
     assert spread.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"({bf16}.json)" in out and "mean 92.0 ± 2.0" in out and "note:" not in out
+    assert spread.main(argv[:4]) == 0                           # no bf16 table: compared, with a note
+    out = capsys.readouterr().out
+    assert "this run trained in bf16; the table's runs trained in fp32" in out and f"({fp32}.json)" in out
+    argv = ["--results", str(results), "--table", bf16 + ".json", "--table_precision", "bf16"]
+    assert spread.main(argv) == 0                               # a bf16 table given as the main one
     out = capsys.readouterr().out
     assert f"({bf16}.json)" in out and "note:" not in out
 
@@ -343,6 +349,16 @@ def test_seed_table_relabels_rows_of_several_tags_and_tests_the_claims(tmp_path,
     assert (claim["better"], claim["other"], claim["diff"]) == ("converged", "demo", 9.0)
     assert claim["p"] == pytest.approx(stats.ttest_ind([90, 91, 92], [80, 82, 84], equal_var=False).pvalue)
     assert "| difference (converged vs demo, n 3/3) | closed | +9.0 |" in open(out + ".md").read()
+
+
+def test_the_made_by_line_runs_as_written(tmp_path):
+    """A title with spaces and parentheses is quoted: the line parses back to the same arguments."""
+    _row_folder(tmp_path / "main", "DNA-Det", [80.0, 82.0])
+    out = str(tmp_path / "table")
+    argv = ["--rows", f"demo={tmp_path / 'main'}:DNA-Det", "--out", out, "--title", "bf16 (amp=bf16) runs"]
+    assert seed_table.main(argv) == 0
+    made_by = [line for line in open(out + ".md").read().splitlines() if line.startswith("Made by: `")][0]
+    assert shlex.split(made_by[len("Made by: `"):-1]) == ["python", "eval/seed_table.py", *argv]
 
 
 def test_seed_table_groups_give_the_spread_between_and_within(tmp_path):
