@@ -6,6 +6,8 @@ Figures use matplotlib's Agg backend (no display needed).
 import csv
 import json
 import os
+import shlex
+import sys
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -13,6 +15,12 @@ import numpy as np
 from data.atomic import atomic_file
 from analysis.open_set_report import (OPEN_SET_HEADER, OPEN_SET_NOTE, open_set_csv_columns,
                                       open_set_csv_values, open_set_table)
+
+
+def command_line(script: str, argv: Optional[Sequence[str]] = None) -> str:
+    """How a generated table names the command that made it: ``python SCRIPT ARGS``, each argument
+    shell-quoted (titles have spaces and parentheses) so that the line runs as written."""
+    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
 
 
 def percent(value: Optional[float]) -> str:

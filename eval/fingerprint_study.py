@@ -16,6 +16,7 @@ import sys
 from data.annotations import read_annotations
 from engine.device import resolve_device
 from analysis.fingerprint import StudySettings, run_study, table_row, write_outputs, write_seed_table
+from analysis.reports import command_line
 from engine.rundir import annotation_path
 
 CLASS_NAMES = {"arch": ("dcgan", "progan", "bilinear", "subpixel"),
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.table:
-        command = "python eval/fingerprint_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = command_line("eval/fingerprint_study.py", argv)
         write_seed_table(args.table, args.label or args.task, rows, command)
         print(f"table: {args.table}.md, .json")
     return 0

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, method, read_rows, run_row,
                             write_tables)
+from analysis.reports import command_line
 from data.content_hash import tree_fingerprint
 from data.atomic import atomic_file, atomic_write
 
@@ -84,7 +85,7 @@ class Runner:
         self.stage1_locks = {seed: threading.Lock() for seed in args.seeds}
         self.print_lock = threading.Lock()
         self.fingerprint = ""
-        self.command = "python eval/run_seeds.py " + " ".join(sys.argv[1:])
+        self.command = command_line("eval/run_seeds.py")
 
     def write_tables(self) -> bool:
         """The tables from every finished run of the tag (False when there is none yet)."""

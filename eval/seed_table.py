@@ -16,6 +16,7 @@ nothing is trained or evaluated.
 import argparse
 import sys
 
+from analysis.reports import command_line
 from analysis.seeds import read_rows, write_tables
 
 
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    command = "python eval/seed_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("eval/seed_table.py", argv)
     write_tables(rows, args.out, command, args.title, args.fingerprint, claims=claims, pairs=pairs)
     print(f"{len(rows)} runs, {len(labels)} labels: {args.out}.md, .csv, .json")
     return 0

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from analysis.reports import stage1_curve, write_stage1_tables
+from analysis.reports import command_line, stage1_curve, write_stage1_tables
 
 
 def main(argv=None) -> int:
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {args.run_dir}: {error}", file=sys.stderr)
         return 1
-    command = "python eval/stage1_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("eval/stage1_curve.py", argv)
     write_stage1_tables(args.out, curve, command, args.title, iters, args.every)
     best = curve["best"]
     print(f"best top-1 {100 * best['top1']:.1f} % at epoch {best['epoch']} (step {best['epoch'] * iters}), "
