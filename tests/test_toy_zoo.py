@@ -153,6 +153,41 @@ def test_other_seed_in_same_folder_is_refused(zoo):
         build_zoo(str(out), scale="tiny", seed=1, show_progress=False)
 
 
+def test_a_standard_zoo_widens_in_place_and_its_lists_cover_every_family(zoo, tmp_path):
+    """--cross_tests wide adds the 9 WIDE_CROSS generators next to unchanged standard files; the
+    toy lists then hold 5 cross-seed and 8 cross-loss generators, labelled by family; a wide zoo
+    is not narrowed again."""
+    import shutil
+    from DataPrepare.splits import generate_lists
+    from DataPrepare.toy_zoo.sources import WIDE_CROSS
+    out, _, _ = zoo
+    wide = tmp_path / "wide"
+    shutil.copytree(out, wide)
+    before = _digest(wide)
+    manifest = build_zoo(str(wide), scale="tiny", seed=0, show_progress=False, audit=False, cross_tests="wide")
+    after = _digest(wide)
+    assert {k: v for k, v in after.items() if k in before and not k.startswith("grids/compare")} == \
+        {k: v for k, v in before.items() if not k.startswith("grids/compare")}
+    added = {f"GANs/{arch}/{variant}" for kind in ("seed", "loss") for arch, variant in WIDE_CROSS[kind]}
+    assert len(added) == 9 and {e["dir"] for e in manifest["sources"]} == set(EXPECTED_DIRS) | added
+    assert manifest["cross_tests"] == "wide"
+    lists = tmp_path / "lists"
+    generate_lists("toy", str(wide), str(lists), echo=lambda _text: None)
+    for kind, generators in (("seed", 5), ("loss", 8)):
+        items = read_annotations(str(lists / "toy_test" / "annotations" / f"toy_test_cross_{kind}.txt"))
+        dirs = {str(Path(p).parent.relative_to(wide)): label for p, label in items}
+        assert len(dirs) == generators and set(dirs.values()) == {1, 2, 3, 4}
+        assert all(label == CLOSED.index(d.split("/")[1]) + 1 for d, label in dirs.items())
+    generate_lists("toy", str(out), str(tmp_path / "standard"), echo=lambda _text: None)
+    items = read_annotations(str(tmp_path / "standard" / "toy_test" / "annotations" / "toy_test_cross_loss.txt"))
+    assert {Path(p).parent.name for p, _ in items} == {"A_seed0_hinge", "A_seed0_lsgan"} and len(
+        {Path(p).parent for p, _ in items}) == 2                       # the standard zoo's lists are as before
+    with pytest.raises(ValueError, match="cross_tests 'wide', now 'standard'"):
+        build_zoo(str(wide), scale="tiny", seed=0, show_progress=False)
+    with pytest.raises(ValueError, match="cross_tests='all'"):
+        build_zoo(str(tmp_path / "x"), scale="tiny", cross_tests="all", show_progress=False)
+
+
 # ---------------------------------------------------------------- content-shortcut audit
 @pytest.mark.slow
 def test_audit_of_tiny_zoo_is_an_accuracy(zoo):

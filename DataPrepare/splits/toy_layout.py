@@ -17,11 +17,18 @@ training crops) is in no list at all.
 | cross_finetune  | <arch>/ft_C -> 1..4                                        |
 | cross_dataset   | real/B -> 0, <arch>/B_seed0 -> 1..4                        |
 | unseen_arch     | stylegan2/A_seed0, resizeblur/A_seed0 -> -1 (open set)     |
+
+A zoo built with ``--cross_tests wide`` (``"cross_tests": "wide"`` in its manifest.json) adds
+to cross_seed <arch>/A_seed1 of progan, bilinear and subpixel, and to cross_loss every family's
+A_seed0_hinge and A_seed0_lsgan not above (DataPrepare/toy_zoo/sources.py, WIDE_CROSS).
 """
+import json
 import os
 from typing import List, Optional
 
 from data.annotations import UNKNOWN_LABEL
+
+from DataPrepare.toy_zoo.sources import STANDARD_CROSS, WIDE_CROSS
 
 from .plan import Plan, Source
 
@@ -36,17 +43,33 @@ def _gans(arch: str, model: str) -> str:
     return f"GANs/{arch}/{model}"
 
 
+def zoo_cross_tests(data_root: str) -> str:
+    """``standard`` or ``wide``, as recorded in the zoo's manifest.json (standard without one)."""
+    try:
+        with open(os.path.join(data_root, "manifest.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("cross_tests", "standard")
+    except FileNotFoundError:
+        return "standard"
+    except ValueError as error:
+        raise ValueError(f"{os.path.join(data_root, 'manifest.json')}: not valid JSON ({error}); "
+                         f"rebuild the zoo with DataPrepare/make_toy_zoo.py") from None
+
+
 def toy_plans(data_root: str, max_per_class: Optional[int],
               max_per_cross_dir: Optional[int]) -> List[Plan]:
     """The toy experiment: closed set on domain A, four cross tests, the unseen list (table above)."""
     cap = TOY_CROSS_DIR_CAP if max_per_cross_dir is None else max_per_cross_dir
     closed = [Source("real/A", 0)] + [Source(_gans(a, "A_seed0"), label)
                                       for label, a in enumerate(ARCHS, start=1)]
+    wide = zoo_cross_tests(data_root) == "wide"
+
+    def variants(kind: str) -> list:
+        pairs = STANDARD_CROSS[kind] + (WIDE_CROSS[kind] if wide else ())
+        return [Source(_gans(arch, variant), ARCHS.index(arch) + 1, cap) for arch, variant in pairs]
+
     cross = [
-        ("seed", [Source(_gans("dcgan", "A_seed1"), 1, cap),
-                  Source(_gans("dcgan", "A_seed2"), 1, cap)]),
-        ("loss", [Source(_gans("progan", "A_seed0_hinge"), 2, cap),
-                  Source(_gans("subpixel", "A_seed0_lsgan"), 4, cap)]),
+        ("seed", variants("seed")),
+        ("loss", variants("loss")),
         ("finetune", [Source(_gans(a, "ft_C"), label, cap)
                       for label, a in enumerate(ARCHS, start=1)]),
         ("dataset", [Source("real/B", 0, cap)] + [Source(_gans(a, "B_seed0"), label, cap)

@@ -1,4 +1,5 @@
-"""Build the toy GAN zoo: crops of three photo domains, 18 image-conditioned generators, manifest, grids.
+"""Build the toy GAN zoo: crops of three photo domains, 18 image-conditioned generators (27 with
+``cross_tests="wide"``), manifest, grids.
 
 Output root layout (see sources.py for the full table)::
 
@@ -33,7 +34,7 @@ from . import storage
 from .audit import audit_zoo
 from .generators import FAMILY_LABELS, Discriminator, build_generator
 from .photos import DOMAINS, load_domain_photos, random_crops
-from .sources import SCALES, Scale, Source, derive_seed, plan_sources
+from .sources import CROSS_TESTS, SCALES, Scale, Source, derive_seed, plan_sources
 from .summary import save_comparison_grids
 from .train_gan import (TrainSettings, images_to_tensor, make_gan, psnr, reconstruct_images, train_generator,
                         transfer_low_frequencies)
@@ -66,11 +67,19 @@ def load_photo_domains(extra_photos: dict) -> tuple:
 
 
 def _open_manifest(out: str, header: dict) -> dict:
-    """The existing manifest if it was built with the same header, else a fresh one."""
+    """The existing manifest if it was built with the same header, else a fresh one. A standard
+    zoo may be widened (``cross_tests`` wide: its sources are a subset of the wide plan's); a
+    wide one is not narrowed."""
     path = os.path.join(out, MANIFEST)
     if not os.path.isfile(path):
         return {**header, "sources": []}
     manifest = storage.read_json(path)
+    built, wanted = manifest.get("cross_tests", "standard"), header.get("cross_tests", "standard")
+    if (built, wanted) == ("standard", "wide"):
+        manifest["cross_tests"] = "wide"
+    elif built != wanted:
+        raise ValueError(f"{out!r} holds a zoo built with cross_tests {built!r}, now {wanted!r}; "
+                         f"pass --cross_tests {built}, or use another --out")
     for key, value in header.items():
         if manifest.get(key) != value:
             raise ValueError(f"{out!r} holds a zoo built with a different {key!r} "
@@ -239,7 +248,7 @@ def _build_gans_in_pool(out: str, manifest: dict, gans: list, workers: int, thre
 
 def _build_missing(out: str, manifest: dict, photos: dict, workers: int, threads: int, show_progress: bool) -> None:
     """Build every source not cached yet: crops first (in process), then the generators."""
-    plan = plan_sources(SCALES[manifest["scale"]])
+    plan = plan_sources(SCALES[manifest["scale"]], manifest.get("cross_tests", "standard"))
     order = [source.name for source in plan]
     todo = [source for source in plan if not is_cached(out, manifest, source)]
     with tqdm(total=len(plan), initial=len(plan) - len(todo), desc="toy zoo", unit="source",
@@ -273,7 +282,8 @@ def export_photos(out: str, photos: dict) -> None:
 
 
 def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dict = None,
-              threads: int = 1, workers: int = 1, show_progress: bool = True, audit: bool = True) -> dict:
+              threads: int = 1, workers: int = 1, show_progress: bool = True, audit: bool = True,
+              cross_tests: str = "standard") -> dict:
     """Build (or resume) the whole zoo under ``out`` and return its manifest.
 
     Args:
@@ -284,9 +294,13 @@ def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dic
             also the fastest choice when cores are shared with other processes).
         workers: generators trained at once in separate processes (1: all in this process).
         audit: run the content-shortcut audit (audit.py) and record it as ``manifest["audit"]``.
+        cross_tests: "standard", or "wide" for 9 more cross-seed and cross-loss generators
+            (sources.WIDE_CROSS; recorded in the manifest, which the toy lists read).
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose from {sorted(SCALES)}")
+    if cross_tests not in CROSS_TESTS:
+        raise ValueError(f"cross_tests={cross_tests!r}: use one of {CROSS_TESTS}")
     if threads < 1 or workers < 1:
         raise ValueError(f"threads and workers must be at least 1, got {threads} and {workers}")
     torch.set_num_threads(threads)
@@ -294,6 +308,8 @@ def build_zoo(out: str, scale: str = "default", seed: int = 0, extra_photos: dic
     header = {"format": FORMAT_VERSION, "zoo_seed": seed, "scale": scale, "threads": threads,
               "image_size": 64, "settings": asdict(SCALES[scale]), "domains": domains,
               "labels": {"real": 0, **FAMILY_LABELS}}
+    if cross_tests == "wide":            # only then: a standard zoo's manifest keeps its bytes
+        header["cross_tests"] = "wide"
     os.makedirs(out, exist_ok=True)
     manifest = _open_manifest(out, header)
     start = time.perf_counter()

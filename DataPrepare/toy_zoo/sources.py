@@ -15,6 +15,11 @@ families stylegan2 and resizeblur are labelled -1):
 | cross-finetune   | ``GANs/{arch}/ft_C`` (parent ``{arch}/A_seed0``, tuned on domain C)  |
 | cross-dataset    | ``GANs/{arch}/B_seed0`` (from scratch on domain B)                   |
 
+``cross_tests="wide"`` adds ``WIDE_CROSS``: the cross-seed and cross-loss variants for every
+closed-set family (seed 1; hinge + L1 and lsgan + L2), 9 more generators, so that those two
+cross tests average over 5 and 8 generators instead of 2 and 2. The standard sources are the
+same files in both (each source is seeded from its own name), so a standard build widens in place.
+
 A generator of domain D trains on ``train_crops/D`` and writes its reconstructions of the
 first ``count`` crops of ``real/D``, which it never saw in training: image ``k`` of every
 domain-D generator shows the content of ``real/D/00000k.png``.
@@ -26,6 +31,13 @@ from typing import Optional
 from .generators import ARCH_LABELS, FAMILY_LABELS, UNSEEN_ARCHS
 
 ARCHITECTURES = tuple(ARCH_LABELS)
+CROSS_TESTS = ("standard", "wide")
+LOSS_VARIANTS = {"hinge": "l1", "lsgan": "l2"}       # adversarial loss -> reconstruction loss
+STANDARD_CROSS = {"seed": (("dcgan", "A_seed1"), ("dcgan", "A_seed2")),
+                  "loss": (("progan", "A_seed0_hinge"), ("subpixel", "A_seed0_lsgan"))}
+WIDE_CROSS = {"seed": tuple((arch, "A_seed1") for arch in ARCHITECTURES if arch != "dcgan"),
+              "loss": tuple((arch, f"A_seed0_{loss}") for arch in ARCHITECTURES for loss in LOSS_VARIANTS
+                            if (arch, f"A_seed0_{loss}") not in STANDARD_CROSS["loss"])}
 
 
 @dataclass(frozen=True)
@@ -98,17 +110,29 @@ def _gan(arch: str, variant: str, domain: str, seed: int, count: int, steps: int
                   parent, count, steps)
 
 
-def plan_sources(scale: Scale) -> list:
-    """Every source of the zoo in build order (crops first, parents before their fine-tunes)."""
+def _cross_gan(arch: str, variant: str, count: int, steps: int) -> Source:
+    """A cross-seed (``A_seed{k}``) or cross-loss (``A_seed0_{loss}``) generator of domain A."""
+    seed_part, _, loss = variant.partition("_")[2].partition("_")
+    seed = int(seed_part.replace("seed", ""))
+    if not loss:
+        return _gan(arch, variant, "A", seed, count, steps)
+    return _gan(arch, variant, "A", seed, count, steps, loss=loss, rec_loss=LOSS_VARIANTS[loss])
+
+
+def plan_sources(scale: Scale, cross_tests: str = "standard") -> list:
+    """Every source of the zoo in build order (crops first, parents before their fine-tunes);
+    ``cross_tests="wide"`` appends ``WIDE_CROSS``."""
+    if cross_tests not in CROSS_TESTS:
+        raise ValueError(f"cross_tests={cross_tests!r}: use one of {CROSS_TESTS}")
     closed, cross, steps = scale.closed_images, scale.cross_images, scale.steps
     plan = [_crops("real", "A", closed), _crops("real", "B", cross), _crops("real", "C", cross)]
     plan += [_crops("crops", domain, scale.train_crops) for domain in "ABC"]
     plan += [_gan(arch, "A_seed0", "A", 0, closed, steps) for arch in ARCHITECTURES]
-    plan += [_gan("dcgan", f"A_seed{seed}", "A", seed, cross, steps) for seed in (1, 2)]
-    plan += [_gan("progan", "A_seed0_hinge", "A", 0, cross, steps, loss="hinge"),
-             _gan("subpixel", "A_seed0_lsgan", "A", 0, cross, steps, loss="lsgan", rec_loss="l2")]
+    plan += [_cross_gan(arch, variant, cross, steps) for kind in ("seed", "loss") for arch, variant in STANDARD_CROSS[kind]]
     plan += [_gan(arch, "A_seed0", "A", 0, cross, steps) for arch in UNSEEN_ARCHS]
     plan += [_gan(arch, "ft_C", "C", 0, cross, scale.finetune_steps, parent=f"{arch}/A_seed0")
              for arch in ARCHITECTURES]
     plan += [_gan(arch, "B_seed0", "B", 0, cross, steps) for arch in ARCHITECTURES]
+    if cross_tests == "wide":
+        plan += [_cross_gan(arch, variant, cross, steps) for kind in ("seed", "loss") for arch, variant in WIDE_CROSS[kind]]
     return plan
