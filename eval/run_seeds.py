@@ -16,7 +16,11 @@ tables ``OUT.md`` (mean ± sd [min-max], Welch's t-tests of the paper's claims, 
 ``--stage1`` starts every stage-1 method from one given stage-1 model (e.g. a converged one).
 ``--weights_of SRC`` trains nothing: it evaluates the finished runs of tag SRC again under this
 call's ``--set`` (e.g. bf16-trained weights evaluated in fp32), each from a copy of its weights
-in this tag's own run directory, so SRC's files and rows are left as they are.
+in this tag's own run directory, so SRC's files and rows are left as they are; with
+``--weights_data`` SRC's runs are read from another data folder (e.g. runs trained on the
+standard zoo, evaluated on the lists of its ``--cross_tests wide`` copy).
+``--cross_tests wide`` builds (or widens) the zoo with 9 more cross-seed and cross-loss
+generators (DataPrepare/make_toy_zoo.py).
 """
 import argparse
 import json
@@ -50,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--stage1", default=None, metavar="MODEL_PTH",
                         help="one finished stage-1 model.pth that every method starting from stage 1 uses, "
                              "instead of training a stage 1 per seed")
+    parser.add_argument("--cross_tests", default="standard", choices=("standard", "wide"),
+                        help="the zoo's cross tests (wide: every family in cross-seed and cross-loss)")
     parser.add_argument("--data", default="toy_data", help="lists and run directories")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=1, help="trainings side by side (default 1)")
@@ -65,6 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--weights_of", default=None, metavar="TAG",
                         help="no training: evaluate the finished runs of tag TAG (same --data) under this call's "
                              "--set, from copies of their weights; rows go to --tag")
+    parser.add_argument("--weights_data", default=None, metavar="DATA",
+                        help="with --weights_of: the data folder holding TAG's runs and rows (default --data)")
     args = parser.parse_args(argv)
     if args.parallel < 1 or min(args.seeds) < 0 or (args.threads is not None and args.threads < 1):
         parser.error("--parallel and --threads must be >= 1 and seeds >= 0")
@@ -73,6 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.weights_of and (args.weights_of == args.tag or args.reevaluate or args.rescore or args.stage1):
         parser.error("--weights_of TAG evaluates another tag's runs: give a different --tag, "
                      "without --reevaluate, --rescore or --stage1")
+    if args.weights_data and not args.weights_of:
+        parser.error("--weights_data names where --weights_of's runs are; give --weights_of too")
     return args
 
 
@@ -110,8 +120,8 @@ class Runner:
         if done.returncode:
             raise RuntimeError(f"{' '.join(command[:3])} ... failed (exit {done.returncode}); see {log}")
 
-    def run_dir(self, config: str, run_id: str, collections: tuple = ("toy_train", "toy_val")) -> str:
-        return os.path.join(self.args.data, collections[0], "models", collections[1], config, f"run_{run_id}")
+    def run_dir(self, config: str, run_id: str, collections: tuple = ("toy_train", "toy_val"), data: str = None) -> str:
+        return os.path.join(data or self.args.data, collections[0], "models", collections[1], config, f"run_{run_id}")
 
     def save_row(self, row: dict) -> dict:
         with atomic_file(os.path.join(self.rows_dir, f"{row['method']}_s{row['seed']}.json")) as handle:
@@ -181,7 +191,7 @@ class Runner:
         """Copy the weights of tag ``--weights_of``'s run (``model.pth`` and its ``model.json``)
         into this tag's run directory, then ``reevaluate`` them there under this call's ``--set``."""
         config = method(name).config
-        source = self.run_dir(config, f"{self.args.weights_of}_{name}_s{seed}")
+        source = self.run_dir(config, f"{self.args.weights_of}_{name}_s{seed}", data=self.args.weights_data)
         target = self.run_dir(config, f"{self.args.tag}_{name}_s{seed}")
         if not os.path.isfile(os.path.join(source, "model.pth")):
             raise ValueError(f"{source}/model.pth: no such file; tag {self.args.weights_of}'s run of {name} "
@@ -228,9 +238,10 @@ def prepare_data(args) -> None:
     if os.path.exists(manifest):
         with open(manifest, encoding="utf-8") as handle:
             recorded = json.load(handle)
-    if "audit" not in recorded:          # no zoo, or a build that stopped before its last source
+    # no zoo, a build that stopped before its last source, or a standard zoo to widen
+    if "audit" not in recorded or recorded.get("cross_tests", "standard") != args.cross_tests:
         subprocess.run([sys.executable, "DataPrepare/make_toy_zoo.py", "--out", args.zoo,
-                        "--seed", str(args.zoo_seed)], cwd=ROOT, check=True)
+                        "--seed", str(args.zoo_seed), "--cross_tests", args.cross_tests], cwd=ROOT, check=True)
         with open(manifest, encoding="utf-8") as handle:
             recorded = json.load(handle)
     built_with = recorded.get("zoo_seed")
@@ -257,14 +268,15 @@ def main(argv=None) -> int:
         rescore(runner)
     finished = {(r["method"], r["seed"]): r for r in read_rows(runner.rows_dir)}
     if args.weights_of:
-        source = {(r["method"], r["seed"]): r for r in read_rows(os.path.join(args.data, "seeds", args.weights_of))}
+        source_rows = os.path.join(args.weights_data or args.data, "seeds", args.weights_of)
+        source = {(r["method"], r["seed"]): r for r in read_rows(source_rows)}
         jobs = [(name, seed) for seed in args.seeds for name in args.methods
                 if (name, seed) in source and (name, seed) not in finished]
         runner.say(f"evaluating {len(jobs)} finished run(s) of tag {args.weights_of} under --set "
                    f"{' '.join(args.set) or '(none)'} ({len(finished)} already done in {runner.rows_dir})")
         if not jobs and not finished:
             print(f"error: tag {args.weights_of} has no finished run of {' '.join(args.methods)} with seeds "
-                  f"{' '.join(map(str, args.seeds))} in {os.path.join(args.data, 'seeds', args.weights_of)}",
+                  f"{' '.join(map(str, args.seeds))} in {source_rows}",
                   file=sys.stderr)
             return 1
         failed = run_pool(runner, jobs, lambda name, seed: runner.evaluate_weights_of(

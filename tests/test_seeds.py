@@ -324,6 +324,56 @@ def test_a_zoo_built_with_another_seed_is_refused(tmp_path, monkeypatch):
                                                      "--zoo_seed", "1"]))
 
 
+def test_a_standard_zoo_is_widened_when_wide_cross_tests_are_asked(tmp_path, monkeypatch):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "manifest.json").write_text(json.dumps({"zoo_seed": 0, "audit": {}}))
+    calls = []
+    monkeypatch.setattr(run_seeds.subprocess, "run", lambda command, **k: calls.append(command[1:]))
+    run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo),
+                                                 "--cross_tests", "wide"]))
+    assert calls[0][0] == "DataPrepare/make_toy_zoo.py" and calls[0][-2:] == ["--cross_tests", "wide"]
+    (zoo / "manifest.json").write_text(json.dumps({"zoo_seed": 0, "audit": {}, "cross_tests": "wide"}))
+    calls.clear()
+    run_seeds.prepare_data(run_seeds.parse_args(["--tag", "t", "--out", "o", "--zoo", str(zoo),
+                                                 "--cross_tests", "wide"]))
+    assert [call[0] for call in calls] == ["DataPrepare/generate_.py"] * 2   # already wide: lists only
+
+
+def test_weights_data_reads_the_source_runs_from_another_data_folder(tmp_path, monkeypatch, capsys):
+    other = tmp_path / "standard"
+    source = other / "toy_train" / "models" / "toy_val" / "toy_dct" / "run_main_dct_s0"
+    source.mkdir(parents=True)
+    (source / "model.pth").write_bytes(b"weights trained on the standard zoo")
+    _row_folder(other / "seeds" / "main", "dct", [80.0])
+    commands = []
+
+    def fake_call(self, command, log):
+        commands.append(command)
+        if command[1] == "eval/cross_test.py":
+            out = command[command.index("--out_dir") + 1]
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "results.json"), "w") as handle:
+                json.dump({}, handle)
+    monkeypatch.setattr(run_seeds, "prepare_data", lambda args: None)
+    monkeypatch.setattr(run_seeds, "tree_fingerprint", lambda zoo: "sha256:x")
+    monkeypatch.setattr(run_seeds.Runner, "call", fake_call)
+    monkeypatch.setattr(run_seeds, "run_row", lambda results, name, seed: {**fake_rows()[0], "method": name,
+                                                                           "seed": seed})
+    wide = tmp_path / "wide"
+    argv = ["--methods", "dct", "--seeds", "0", "--tag", "wide", "--weights_of", "main", "--weights_data",
+            str(other), "--data", str(wide), "--out", str(tmp_path / "table")]
+    assert run_seeds.main(argv) == 0
+    copy = wide / "toy_train" / "models" / "toy_val" / "toy_dct" / "run_wide_dct_s0" / "model.pth"
+    assert copy.read_bytes() == b"weights trained on the standard zoo"
+    lists = [command[command.index("--test_data_paths") + 1] for command in commands if "--test_data_paths" in command]
+    assert lists and all(path.startswith(str(wide)) for path in lists)    # evaluated on --data's lists
+    assert (wide / "seeds" / "wide" / "dct_s0.json").exists()
+    with pytest.raises(SystemExit):
+        run_seeds.parse_args(["--tag", "t", "--out", "o", "--weights_data", str(other)])
+    assert "give --weights_of too" in capsys.readouterr().err
+
+
 seed_table = load_script("eval", "seed_table")
 
 
