@@ -3,11 +3,13 @@
 #   install -> build the toy GAN zoo -> annotation lists -> stage 1 (transformation
 #   pre-training) -> stage 2 (architecture attribution) -> cross tests (paper table)
 #   (closed set, four cross tests, unseen architectures: open set) -> t-SNE and Grad-CAM figures.
-# Usage: bash script/run_demo.sh [--quick | --long-stage1]
+# Usage: [AMP=bf16] bash script/run_demo.sh [--quick | --long-stage1]
 #   --quick: a tiny zoo and a few iterations per stage (a smoke run of a few minutes).
 #   --long-stage1: stage 1 until its validation stops improving (3,700 and 7,400 steps in two runs,
 #     instead of 600: some 30-60 more minutes on 2 cores), in runs of its own (run_demo_long); see
 #     docs/results.md, "Stage 1 at the budget it needs", for what it changes.
+#   AMP=bf16: train and evaluate under bf16 autocast (faster on a CPU with AMX or AVX512-BF16, on a
+#     GPU; the default, amp=auto, is fp32, whose results the multi-seed tables describe).
 # Re-running continues where it stopped (the zoo is cached, runs resume).
 set -e
 cd "$(dirname "$0")/.."
@@ -19,6 +21,8 @@ ZOO=${ZOO:-toy_zoo}        # where the zoo is built (cached)
 DATA=${DATA:-toy_data}     # lists and run directories
 STAGE1_SET=""
 STAGE2_SET=""
+EVAL_SET=""
+AMP=${AMP:-}               # empty: the config's amp (auto = fp32)
 RUN_ID=demo
 SPREAD_TABLE=docs/results/seeds_methods.json      # the recipe's multi-seed results (trained in fp32)
 SPREAD_METHOD=DNA-Det
@@ -41,6 +45,11 @@ case "$1" in
         echo "run_demo.sh: unknown option '$1'; use --quick, --long-stage1 or nothing" >&2
         exit 2 ;;
 esac
+if [ -n "$AMP" ]; then
+    STAGE1_SET="$STAGE1_SET amp=$AMP"
+    STAGE2_SET="$STAGE2_SET amp=$AMP"
+    EVAL_SET="--set amp=$AMP"
+fi
 STAGE1_DIR=$DATA/pretrain_train/models/pretrain_val/toy_pretrain/run_$RUN_ID
 STAGE2_DIR=$DATA/toy_train/models/toy_val/toy/run_$RUN_ID
 LISTS=$DATA/toy_test/annotations
@@ -72,7 +81,7 @@ $PYTHON main.py --data_path "$DATA" --train_collection toy_train --val_collectio
 
 step "6/7 cross tests (paper Table 2 on the toy zoo)"
 $PYTHON eval/cross_test.py --model_path "$STAGE2_DIR/model.pth" --config_name toy --device "$DEVICE" \
-    --out_dir "$STAGE2_DIR/cross_test" \
+    --out_dir "$STAGE2_DIR/cross_test" $EVAL_SET \
     --test_data_paths "$LISTS/toy_test.txt" "$LISTS/toy_test_cross_seed.txt" \
     "$LISTS/toy_test_cross_loss.txt" "$LISTS/toy_test_cross_finetune.txt" \
     "$LISTS/toy_test_cross_dataset.txt" "$LISTS/toy_test_unseen_arch.txt"
@@ -86,8 +95,8 @@ step "7/7 figures: t-SNE of cross-test features and Grad-CAM"
 cat "$LISTS/toy_test_cross_seed.txt" "$LISTS/toy_test_cross_loss.txt" \
     "$LISTS/toy_test_cross_finetune.txt" "$LISTS/toy_test_cross_dataset.txt" > "$DATA/toy_test_cross_all.txt"
 $PYTHON visualize/tsne.py --model_path "$STAGE2_DIR/model.pth" --config_name toy --device "$DEVICE" \
-    --draw_data_path "$DATA/toy_test_cross_all.txt" --out_dir "$STAGE2_DIR/tsne"
+    --draw_data_path "$DATA/toy_test_cross_all.txt" --out_dir "$STAGE2_DIR/tsne" $EVAL_SET
 $PYTHON visualize/gradcam.py --model_path "$STAGE2_DIR/model.pth" --config_name toy --device "$DEVICE" \
-    --draw_data_path "$LISTS/toy_test.txt" --num 4 --out_dir "$STAGE2_DIR/gradcam"
+    --draw_data_path "$LISTS/toy_test.txt" --num 4 --out_dir "$STAGE2_DIR/gradcam" $EVAL_SET
 
 step "done: results in $STAGE2_DIR (cross_test/, tsne/, gradcam/)"
