@@ -15,8 +15,7 @@ class Config:
     seed: int = 0                       # released seed
     device: str = "auto"                # auto | cpu | cuda | cuda:N (the CLI --device wins)
     num_workers: int = 4                # DataLoader worker processes
-    amp: str = "auto"                   # auto | off (fp32, bit-exact) | bf16 | fp16 (CUDA); auto = bf16 on CUDA
-    #                                     and on CPUs with native bf16 (AMX, AVX512-BF16), else fp32 (engine.device)
+    amp: str = "auto"                   # auto = off (fp32, bit-exact) | bf16 | fp16 (CUDA only); engine.device
     channels_last: bool = True          # NHWC memory format of the training network (CUDA and CPU)
     compile: bool = False               # torch.compile the network (CUDA only; ignored on CPU)
     data_pipeline: str = "batched"      # batched: decode once, resize/crop as tensors | pil: released per-image Pillow path

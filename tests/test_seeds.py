@@ -253,12 +253,9 @@ def test_stage_2_overrides_reach_the_evaluation_commands(tmp_path, monkeypatch):
     assert all(command[-2:] == ["--set", "amp=off"] for command in commands)
 
 
-def test_weights_of_another_tag_are_evaluated_from_a_copy_without_training(tmp_path, monkeypatch, capsys):
-    source = tmp_path / "toy_train" / "models" / "toy_val" / "toy" / "run_src_DNA-Det_s1"
-    source.mkdir(parents=True)
-    (source / "model.pth").write_bytes(b"bf16-trained weights")
-    (source / "model.json").write_text("{}")
-    _row_folder(tmp_path / "seeds" / "src", "DNA-Det", [90.0, 91.0, 92.0])      # rows of seeds 0-2
+def _fake_evaluation(monkeypatch) -> list:
+    """run_seeds with its commands recorded instead of run (cross_test writes an empty
+    results.json), no zoo preparation and a fake row per run; returns the command list."""
     commands = []
 
     def fake_call(self, command, log):
@@ -271,7 +268,18 @@ def test_weights_of_another_tag_are_evaluated_from_a_copy_without_training(tmp_p
     monkeypatch.setattr(run_seeds, "prepare_data", lambda args: None)
     monkeypatch.setattr(run_seeds, "tree_fingerprint", lambda zoo: "sha256:x")
     monkeypatch.setattr(run_seeds.Runner, "call", fake_call)
-    monkeypatch.setattr(run_seeds, "run_row", lambda results, name, seed: {**fake_rows()[0], "seed": seed})
+    monkeypatch.setattr(run_seeds, "run_row", lambda results, name, seed: {**fake_rows()[0], "method": name,
+                                                                           "seed": seed})
+    return commands
+
+
+def test_weights_of_another_tag_are_evaluated_from_a_copy_without_training(tmp_path, monkeypatch, capsys):
+    source = tmp_path / "toy_train" / "models" / "toy_val" / "toy" / "run_src_DNA-Det_s1"
+    source.mkdir(parents=True)
+    (source / "model.pth").write_bytes(b"bf16-trained weights")
+    (source / "model.json").write_text("{}")
+    _row_folder(tmp_path / "seeds" / "src", "DNA-Det", [90.0, 91.0, 92.0])      # rows of seeds 0-2
+    commands = _fake_evaluation(monkeypatch)
     argv = ["--methods", "DNA-Det", "--seeds", "1", "2", "--tag", "fp32eval", "--weights_of", "src", "--set",
             "amp=off", "--out", str(tmp_path / "table"), "--data", str(tmp_path)]
     assert run_seeds.main(argv) == 1                   # seed 2 has a row but no weights: reported, counted
@@ -346,20 +354,7 @@ def test_weights_data_reads_the_source_runs_from_another_data_folder(tmp_path, m
     source.mkdir(parents=True)
     (source / "model.pth").write_bytes(b"weights trained on the standard zoo")
     _row_folder(other / "seeds" / "main", "dct", [80.0])
-    commands = []
-
-    def fake_call(self, command, log):
-        commands.append(command)
-        if command[1] == "eval/cross_test.py":
-            out = command[command.index("--out_dir") + 1]
-            os.makedirs(out, exist_ok=True)
-            with open(os.path.join(out, "results.json"), "w") as handle:
-                json.dump({}, handle)
-    monkeypatch.setattr(run_seeds, "prepare_data", lambda args: None)
-    monkeypatch.setattr(run_seeds, "tree_fingerprint", lambda zoo: "sha256:x")
-    monkeypatch.setattr(run_seeds.Runner, "call", fake_call)
-    monkeypatch.setattr(run_seeds, "run_row", lambda results, name, seed: {**fake_rows()[0], "method": name,
-                                                                           "seed": seed})
+    commands = _fake_evaluation(monkeypatch)
     wide = tmp_path / "wide"
     argv = ["--methods", "dct", "--seeds", "0", "--tag", "wide", "--weights_of", "main", "--weights_data",
             str(other), "--data", str(wide), "--out", str(tmp_path / "table")]
