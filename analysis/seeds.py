@@ -146,11 +146,14 @@ def select_open_set(rows: Sequence[dict], method_name: str, val: str = VAL_UNKNO
             "selected": chosen, "test": report, "above_msp_every_seed": above, "n": len(runs)}
 
 
+ROW_LABELS = ("method", "seed", "code")     # what names a run; every other key of a row is a number
+
+
 def columns(rows: Sequence[dict]) -> List[str]:
     """Accuracy columns in list order, then the open-set columns in first-seen order."""
     extra = []
     for row in rows:
-        extra += [key for key in row if key not in ("method", "seed") + ACCURACY_COLUMNS and key not in extra]
+        extra += [key for key in row if key not in ROW_LABELS + ACCURACY_COLUMNS and key not in extra]
     return list(ACCURACY_COLUMNS) + extra
 
 
@@ -287,6 +290,10 @@ def markdown(rows: Sequence[dict], command: str, title: str, claims=CLAIMS,
     lines = [f"# {title}", "", f"Made by: `{command}`", ""]
     if fingerprint:
         lines += [f"Toy zoo fingerprint: `{fingerprint}`", ""]
+    versions = code_versions(rows)
+    if versions:
+        lines += ["Code that wrote the rows (git describe): " + ", ".join(
+            f"`{version}` ({count} run{'s' if count > 1 else ''})" for version, count in versions.items()), ""]
     lines += ["Accuracy in %: mean ± sample standard deviation [min-max] over the seeds (n).", ""]
     lines += _table(table, order, list(ACCURACY_COLUMNS))
     pooled = [c for c in columns(rows) if c.endswith("_auroc")]
@@ -375,6 +382,17 @@ def write_tables(rows: Sequence[dict], stem: str, command: str, title: str, fing
         record["paired"] = paired_tests(rows, pairs)
     with atomic_file(stem + ".json") as handle:
         json.dump(record, handle, indent=1)
+
+
+def code_versions(rows: Sequence[dict]) -> Dict[str, int]:
+    """{code version: number of runs} over the rows that record one: ``eval/run_seeds.py``
+    writes into every row it writes (training, re-evaluation, rescoring; since 2026-12-05) the
+    ``git describe --always --dirty`` of its checkout."""
+    versions: Dict[str, int] = {}
+    for row in rows:
+        if row.get("code"):
+            versions[row["code"]] = versions.get(row["code"], 0) + 1
+    return dict(sorted(versions.items()))
 
 
 def read_rows(folder: str) -> List[dict]:

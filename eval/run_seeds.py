@@ -32,7 +32,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, method, read_rows, run_row,
+from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, code_versions, method, read_rows, run_row,
                             write_tables)
 from analysis.reports import command_line
 from data.content_hash import tree_fingerprint
@@ -86,6 +86,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def code_version(root: str = ROOT) -> str:
+    """``git describe --always --dirty`` of the checkout at ``root``, or "unknown" outside git."""
+    try:
+        done = subprocess.run(["git", "-C", root, "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def other_code_note(rows: list, current: str):
+    """A line naming the finished runs made by another code version than ``current`` (which a
+    resume does not retrain), or None when every run that records its version matches."""
+    versions = code_versions(rows)
+    other = {version: count for version, count in versions.items() if version != current}
+    unrecorded = sum(1 for row in rows if not row.get("code"))
+    if not other and not unrecorded:
+        return None
+    parts = [f"{count} by {version}" for version, count in other.items()]
+    if unrecorded:
+        parts.append(f"{unrecorded} with no recorded version (before 2026-12-05)")
+    return (f"note: finished runs kept as they are, not retrained: {', '.join(parts)}; this code is {current}. "
+            f"If a change since then moves numbers, run them again under a new --tag")
+
+
 class Runner:
     """Runs the jobs' commands, one log per run, and serialises stage 1 per seed."""
 
@@ -96,6 +121,7 @@ class Runner:
         self.print_lock = threading.Lock()
         self.fingerprint = ""
         self.command = command_line("eval/run_seeds.py")
+        self.code = code_version()
 
     def write_tables(self) -> bool:
         """The tables from every finished run of the tag (False when there is none yet)."""
@@ -124,6 +150,7 @@ class Runner:
         return os.path.join(data or self.args.data, collections[0], "models", collections[1], config, f"run_{run_id}")
 
     def save_row(self, row: dict) -> dict:
+        row = {**row, "code": self.code}
         with atomic_file(os.path.join(self.rows_dir, f"{row['method']}_s{row['seed']}.json")) as handle:
             json.dump(row, handle, indent=1)
         return row
@@ -267,6 +294,9 @@ def main(argv=None) -> int:
     if args.rescore:
         rescore(runner)
     finished = {(r["method"], r["seed"]): r for r in read_rows(runner.rows_dir)}
+    note = other_code_note(list(finished.values()), runner.code)
+    if note and not (args.reevaluate or args.rescore):
+        runner.say(note)
     if args.weights_of:
         source_rows = os.path.join(args.weights_data or args.data, "seeds", args.weights_of)
         source = {(r["method"], r["seed"]): r for r in read_rows(source_rows)}

@@ -98,6 +98,30 @@ def test_resume_never_retrains_a_finished_seed(tmp_path, monkeypatch, capsys):
     assert open(out + ".csv").readline().startswith("# python eval/run_seeds.py")
 
 
+def test_rows_record_the_code_and_a_resume_names_runs_of_other_code(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    rows_dir = data / "seeds" / "t"
+    rows_dir.mkdir(parents=True)
+    (rows_dir / "DNA-Det_s0.json").write_text(json.dumps({**fake_rows()[0], "code": "old1234"}))
+    (rows_dir / "DNA-Det_s1.json").write_text(json.dumps(fake_rows()[1]))          # no version: older rows
+    assert run_seeds.code_version(str(tmp_path)) == "unknown"                              # not a git checkout
+    monkeypatch.setattr(run_seeds, "code_version", lambda root=None: "new5678")
+    commands = _fake_evaluation(monkeypatch)
+    monkeypatch.setattr(run_seeds.Runner, "train", lambda self, *args: str(tmp_path / "model.pth"))
+    out = str(tmp_path / "table")
+    assert run_seeds.main(["--methods", "DNA-Det", "--seeds", "0", "1", "2", "--tag", "t", "--out", out,
+                           "--data", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert ("not retrained: 1 by old1234, 1 with no recorded version (before 2026-12-05); this code is "
+            "new5678") in printed
+    assert json.loads((rows_dir / "DNA-Det_s2.json").read_text())["code"] == "new5678"
+    assert json.loads((rows_dir / "DNA-Det_s0.json").read_text())["code"] == "old1234"   # kept as it was
+    assert len([c for c in commands if c[1] == "eval/cross_test.py"]) == 1                # seed 2 only
+    text = open(out + ".md").read()
+    assert "Code that wrote the rows (git describe): `new5678` (1 run), `old1234` (1 run)" in text
+    assert "code" not in json.loads(open(out + ".json").read())["aggregate"]["DNA-Det"]   # not a number column
+
+
 @pytest.mark.slow
 def test_a_tiny_end_to_end_run_with_stage_1(tiny_zoo, tmp_path, capsys):
     zoo, _, _ = tiny_zoo
