@@ -15,6 +15,8 @@
 #      against the demo's stage 1, no stage 1, dct   -> docs/results/seeds_stage1_ablation.*
 #   5. (bf16) two more zoo builds (zoo seeds 1, 2): DNA-Det and dct, seeds 0-2 each
 #                                                    -> docs/results/seeds_zoo{1,2}.*, seeds_zoos.*
+#      the three builds widened (--cross_tests wide), the same runs evaluated on their lists
+#                                                    -> docs/results/seeds_zoo{0,1,2}_wide.*, seeds_zoos_wide.*
 #   6. the fingerprint study, seeds 0-2, on each zoo -> docs/results/fingerprint_seeds.*
 # Steps 4 and 5 were run when amp=auto meant bf16 on a CPU with native bf16; they ask for bf16 by
 # name so that re-running them gives the same runs. Two trainings side by side, one thread each
@@ -103,6 +105,23 @@ $PYTHON eval/seed_table.py --out "$OUT/seeds_zoos" \
     --rows DNA-Det@zoo0=toy_data/seeds/main:DNA-Det DNA-Det@zoo1=toy_data_s1/seeds/zoo1:DNA-Det \
            DNA-Det@zoo2=toy_data_s2/seeds/zoo2:DNA-Det dct@zoo0=toy_data/seeds/main:dct \
            dct@zoo1=toy_data_s1/seeds/zoo1:dct dct@zoo2=toy_data_s2/seeds/zoo2:dct
+
+# 5b. a steadier benchmark: each build widened (cross-seed and cross-loss over every closed-set family;
+#     the training data unchanged) in a copy, and the same runs evaluated again on its lists (bf16)
+for Z in 0 1 2; do
+    SRC_ZOO=toy_zoo; SRC_DATA=toy_data; SRC_TAG=main
+    if [ "$Z" != 0 ]; then SRC_ZOO="toy_zoo_s$Z"; SRC_DATA="toy_data_s$Z"; SRC_TAG="zoo$Z"; fi
+    if [ ! -d "toy_zoo_wide$Z" ]; then cp -a "$SRC_ZOO" "toy_zoo_wide$Z"; fi
+    $PYTHON eval/run_seeds.py --zoo "toy_zoo_wide$Z" --zoo_seed "$Z" --cross_tests wide --data "toy_data_wide$Z" \
+        --weights_of "$SRC_TAG" --weights_data "$SRC_DATA" --tag "wide$Z" --set amp=bf16 --methods DNA-Det dct \
+        --seeds 0 1 2 3 4 --parallel "$PARALLEL" --out "$OUT/seeds_zoo${Z}_wide" \
+        --title "Zoo seed $Z with wide cross tests: DNA-Det and the DCT baseline (bf16 autocast)"
+done
+$PYTHON eval/seed_table.py --out "$OUT/seeds_zoos_wide" \
+    --title "DNA-Det and the DCT baseline on three zoo builds, wide cross tests (bf16 autocast)" \
+    --rows DNA-Det@zoo0=toy_data_wide0/seeds/wide0:DNA-Det DNA-Det@zoo1=toy_data_wide1/seeds/wide1:DNA-Det \
+           DNA-Det@zoo2=toy_data_wide2/seeds/wide2:DNA-Det dct@zoo0=toy_data_wide0/seeds/wide0:dct \
+           dct@zoo1=toy_data_wide1/seeds/wide1:dct dct@zoo2=toy_data_wide2/seeds/wide2:dct
 
 # 6. claim (1), the fingerprint study, on each zoo build
 for Z in 0 1 2; do
