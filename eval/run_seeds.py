@@ -106,7 +106,7 @@ def other_code_note(rows: list, current: str):
         return None
     parts = [f"{count} by {version}" for version, count in other.items()]
     if unrecorded:
-        parts.append(f"{unrecorded} with no recorded version (before 2026-12-05)")
+        parts.append(f"{unrecorded} by a version that did not record itself (before 2026-12-05)")
     return (f"note: finished runs kept as they are, not retrained: {', '.join(parts)}; this code is {current}. "
             f"If a change since then moves numbers, run them again under a new --tag")
 

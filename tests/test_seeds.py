@@ -112,8 +112,8 @@ def test_rows_record_the_code_and_a_resume_names_runs_of_other_code(tmp_path, mo
     assert run_seeds.main(["--methods", "DNA-Det", "--seeds", "0", "1", "2", "--tag", "t", "--out", out,
                            "--data", str(data)]) == 0
     printed = capsys.readouterr().out
-    assert ("not retrained: 1 by old1234, 1 with no recorded version (before 2026-12-05); this code is "
-            "new5678") in printed
+    assert ("not retrained: 1 by old1234, 1 by a version that did not record itself (before 2026-12-05); "
+            "this code is new5678") in printed
     assert json.loads((rows_dir / "DNA-Det_s2.json").read_text())["code"] == "new5678"
     assert json.loads((rows_dir / "DNA-Det_s0.json").read_text())["code"] == "old1234"   # kept as it was
     assert len([c for c in commands if c[1] == "eval/cross_test.py"]) == 1                # seed 2 only
