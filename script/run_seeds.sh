@@ -93,6 +93,12 @@ $PYTHON eval/seed_table.py --out "$OUT/seeds_stage1_seeds" \
     --title "Stage 2 from two converged stage-1 seeds (bf16 autocast): the spread between stage-1 seeds and within" \
     --rows DNA-Det@stage1_seed0=toy_data/seeds/s1conv:DNA-Det DNA-Det@stage1_seed1=toy_data/seeds/s1conv1:DNA-Det
 
+zoo_table() {   # table stem, title, then the rows folders of zoo builds 0, 1 and 2
+    $PYTHON eval/seed_table.py --out "$1" --title "$2" \
+        --rows "DNA-Det@zoo0=$3:DNA-Det" "DNA-Det@zoo1=$4:DNA-Det" "DNA-Det@zoo2=$5:DNA-Det" \
+               "dct@zoo0=$3:dct" "dct@zoo1=$4:dct" "dct@zoo2=$5:dct"
+}
+
 # 5. the zoo itself as a source of spread: two more builds, DNA-Det and its strongest competitor (bf16)
 for Z in 1 2; do
     # shellcheck disable=SC2086
@@ -100,11 +106,8 @@ for Z in 1 2; do
         --methods DNA-Det dct --seeds 0 1 2 --parallel "$PARALLEL" --out "$OUT/seeds_zoo$Z" \
         --title "Zoo seed $Z: DNA-Det and the DCT baseline (bf16 autocast)"
 done
-$PYTHON eval/seed_table.py --out "$OUT/seeds_zoos" \
-    --title "DNA-Det and the DCT baseline on three zoo builds (bf16 autocast)" \
-    --rows DNA-Det@zoo0=toy_data/seeds/main:DNA-Det DNA-Det@zoo1=toy_data_s1/seeds/zoo1:DNA-Det \
-           DNA-Det@zoo2=toy_data_s2/seeds/zoo2:DNA-Det dct@zoo0=toy_data/seeds/main:dct \
-           dct@zoo1=toy_data_s1/seeds/zoo1:dct dct@zoo2=toy_data_s2/seeds/zoo2:dct
+zoo_table "$OUT/seeds_zoos" "DNA-Det and the DCT baseline on three zoo builds (bf16 autocast)" \
+    toy_data/seeds/main toy_data_s1/seeds/zoo1 toy_data_s2/seeds/zoo2
 
 # 5b. a steadier benchmark: each build widened (cross-seed and cross-loss over every closed-set family;
 #     the training data unchanged) in a copy, and the same runs evaluated again on its lists (bf16)
@@ -117,11 +120,9 @@ for Z in 0 1 2; do
         --seeds 0 1 2 3 4 --parallel "$PARALLEL" --out "$OUT/seeds_zoo${Z}_wide" \
         --title "Zoo seed $Z with wide cross tests: DNA-Det and the DCT baseline (bf16 autocast)"
 done
-$PYTHON eval/seed_table.py --out "$OUT/seeds_zoos_wide" \
-    --title "DNA-Det and the DCT baseline on three zoo builds, wide cross tests (bf16 autocast)" \
-    --rows DNA-Det@zoo0=toy_data_wide0/seeds/wide0:DNA-Det DNA-Det@zoo1=toy_data_wide1/seeds/wide1:DNA-Det \
-           DNA-Det@zoo2=toy_data_wide2/seeds/wide2:DNA-Det dct@zoo0=toy_data_wide0/seeds/wide0:dct \
-           dct@zoo1=toy_data_wide1/seeds/wide1:dct dct@zoo2=toy_data_wide2/seeds/wide2:dct
+zoo_table "$OUT/seeds_zoos_wide" \
+    "DNA-Det and the DCT baseline on three zoo builds, wide cross tests (bf16 autocast)" \
+    toy_data_wide0/seeds/wide0 toy_data_wide1/seeds/wide1 toy_data_wide2/seeds/wide2
 
 # 6. claim (1), the fingerprint study, on each zoo build
 for Z in 0 1 2; do
