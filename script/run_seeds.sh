@@ -17,6 +17,7 @@
 #                                                    -> docs/results/seeds_zoo{1,2}.*, seeds_zoos.*
 #      the three builds widened (--cross_tests wide), the same runs evaluated on their lists
 #                                                    -> docs/results/seeds_zoo{0,1,2}_wide.*, seeds_zoos_wide.*
+#      and the fp32 method table's DNA-Det and dct on zoo 0's   -> docs/results/seeds_zoo0_wide_fp32.*
 #   6. the fingerprint study, seeds 0-2, on each zoo -> docs/results/fingerprint_seeds.*
 # Steps 4 and 5 were run when amp=auto meant bf16 on a CPU with native bf16; they ask for bf16 by
 # name so that re-running them gives the same runs. Two trainings side by side, one thread each
@@ -120,6 +121,11 @@ for Z in 0 1 2; do
         --seeds 0 1 2 3 4 --parallel "$PARALLEL" --out "$OUT/seeds_zoo${Z}_wide" \
         --title "Zoo seed $Z with wide cross tests: DNA-Det and the DCT baseline (bf16 autocast)"
 done
+#     and the fp32 method table's DNA-Det and dct runs on zoo 0's wide lists
+$PYTHON eval/run_seeds.py --zoo toy_zoo_wide0 --zoo_seed 0 --cross_tests wide --data toy_data_wide0 \
+    --weights_of fp32 --weights_data toy_data --tag wide0_fp32 --set amp=off --methods DNA-Det dct \
+    --seeds 0 1 2 3 4 --parallel "$PARALLEL" --out "$OUT/seeds_zoo0_wide_fp32" \
+    --title "Zoo seed 0 with wide cross tests: DNA-Det and the DCT baseline (fp32)"
 zoo_table "$OUT/seeds_zoos_wide" \
     "DNA-Det and the DCT baseline on three zoo builds, wide cross tests (bf16 autocast)" \
     toy_data_wide0/seeds/wide0 toy_data_wide1/seeds/wide1 toy_data_wide2/seeds/wide2
