@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from analysis.seeds import (ACCURACY_COLUMNS, LISTS, METHOD_NAMES, code_versions, method, read_rows, run_row,
                             write_tables)
 from analysis.reports import command_line
+from DataPrepare.toy_zoo.sources import manifest_cross_tests
 from data.content_hash import tree_fingerprint
 from data.atomic import atomic_file, atomic_write
 
@@ -266,7 +267,7 @@ def prepare_data(args) -> None:
         with open(manifest, encoding="utf-8") as handle:
             recorded = json.load(handle)
     # no zoo, a build that stopped before its last source, or a standard zoo to widen
-    if "audit" not in recorded or recorded.get("cross_tests", "standard") != args.cross_tests:
+    if "audit" not in recorded or manifest_cross_tests(recorded) != args.cross_tests:
         subprocess.run([sys.executable, "DataPrepare/make_toy_zoo.py", "--out", args.zoo,
                         "--seed", str(args.zoo_seed), "--cross_tests", args.cross_tests], cwd=ROOT, check=True)
         with open(manifest, encoding="utf-8") as handle:

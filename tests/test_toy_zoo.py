@@ -159,7 +159,7 @@ def test_a_standard_zoo_widens_in_place_and_its_lists_cover_every_family(zoo, tm
     is not narrowed again."""
     import shutil
     from DataPrepare.splits import generate_lists
-    from DataPrepare.toy_zoo.sources import WIDE_CROSS
+    from DataPrepare.toy_zoo.sources import WIDE_CROSS, cross_variant
     out, _, _ = zoo
     wide = tmp_path / "wide"
     shutil.copytree(out, wide)
@@ -168,7 +168,7 @@ def test_a_standard_zoo_widens_in_place_and_its_lists_cover_every_family(zoo, tm
     after = _digest(wide)
     assert {k: v for k, v in after.items() if k in before and not k.startswith("grids/compare")} == \
         {k: v for k, v in before.items() if not k.startswith("grids/compare")}
-    added = {f"GANs/{arch}/{variant}" for kind in ("seed", "loss") for arch, variant in WIDE_CROSS[kind]}
+    added = {f"GANs/{arch}/{cross_variant(seed, loss)}" for kind in ("seed", "loss") for arch, seed, loss in WIDE_CROSS[kind]}
     assert len(added) == 9 and {e["dir"] for e in manifest["sources"]} == set(EXPECTED_DIRS) | added
     assert manifest["cross_tests"] == "wide"
     lists = tmp_path / "lists"

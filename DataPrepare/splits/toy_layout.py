@@ -28,7 +28,7 @@ from typing import List, Optional
 
 from data.annotations import UNKNOWN_LABEL
 
-from DataPrepare.toy_zoo.sources import STANDARD_CROSS, WIDE_CROSS
+from DataPrepare.toy_zoo.sources import STANDARD_CROSS, WIDE_CROSS, cross_variant, manifest_cross_tests
 
 from .plan import Plan, Source
 
@@ -47,7 +47,7 @@ def zoo_cross_tests(data_root: str) -> str:
     """``standard`` or ``wide``, as recorded in the zoo's manifest.json (standard without one)."""
     try:
         with open(os.path.join(data_root, "manifest.json"), encoding="utf-8") as handle:
-            return json.load(handle).get("cross_tests", "standard")
+            return manifest_cross_tests(json.load(handle))
     except FileNotFoundError:
         return "standard"
     except ValueError as error:
@@ -64,8 +64,9 @@ def toy_plans(data_root: str, max_per_class: Optional[int],
     wide = zoo_cross_tests(data_root) == "wide"
 
     def variants(kind: str) -> list:
-        pairs = STANDARD_CROSS[kind] + (WIDE_CROSS[kind] if wide else ())
-        return [Source(_gans(arch, variant), ARCHS.index(arch) + 1, cap) for arch, variant in pairs]
+        generators = STANDARD_CROSS[kind] + (WIDE_CROSS[kind] if wide else ())
+        return [Source(_gans(arch, cross_variant(seed, loss)), ARCHS.index(arch) + 1, cap)
+                for arch, seed, loss in generators]
 
     cross = [
         ("seed", variants("seed")),

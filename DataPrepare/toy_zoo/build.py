@@ -34,7 +34,7 @@ from . import storage
 from .audit import audit_zoo
 from .generators import FAMILY_LABELS, Discriminator, build_generator
 from .photos import DOMAINS, load_domain_photos, random_crops
-from .sources import CROSS_TESTS, SCALES, Scale, Source, derive_seed, plan_sources
+from .sources import CROSS_TESTS, SCALES, Scale, Source, derive_seed, manifest_cross_tests, plan_sources
 from .summary import save_comparison_grids
 from .train_gan import (TrainSettings, images_to_tensor, make_gan, psnr, reconstruct_images, train_generator,
                         transfer_low_frequencies)
@@ -74,7 +74,7 @@ def _open_manifest(out: str, header: dict) -> dict:
     if not os.path.isfile(path):
         return {**header, "sources": []}
     manifest = storage.read_json(path)
-    built, wanted = manifest.get("cross_tests", "standard"), header.get("cross_tests", "standard")
+    built, wanted = manifest_cross_tests(manifest), manifest_cross_tests(header)
     if (built, wanted) == ("standard", "wide"):
         manifest["cross_tests"] = "wide"
     elif built != wanted:
@@ -248,7 +248,7 @@ def _build_gans_in_pool(out: str, manifest: dict, gans: list, workers: int, thre
 
 def _build_missing(out: str, manifest: dict, photos: dict, workers: int, threads: int, show_progress: bool) -> None:
     """Build every source not cached yet: crops first (in process), then the generators."""
-    plan = plan_sources(SCALES[manifest["scale"]], manifest.get("cross_tests", "standard"))
+    plan = plan_sources(SCALES[manifest["scale"]], manifest_cross_tests(manifest))
     order = [source.name for source in plan]
     todo = [source for source in plan if not is_cached(out, manifest, source)]
     with tqdm(total=len(plan), initial=len(plan) - len(todo), desc="toy zoo", unit="source",

@@ -32,12 +32,23 @@ from .generators import ARCH_LABELS, FAMILY_LABELS, UNSEEN_ARCHS
 
 ARCHITECTURES = tuple(ARCH_LABELS)
 CROSS_TESTS = ("standard", "wide")
-LOSS_VARIANTS = {"hinge": "l1", "lsgan": "l2"}       # adversarial loss -> reconstruction loss
-STANDARD_CROSS = {"seed": (("dcgan", "A_seed1"), ("dcgan", "A_seed2")),
-                  "loss": (("progan", "A_seed0_hinge"), ("subpixel", "A_seed0_lsgan"))}
-WIDE_CROSS = {"seed": tuple((arch, "A_seed1") for arch in ARCHITECTURES if arch != "dcgan"),
-              "loss": tuple((arch, f"A_seed0_{loss}") for arch in ARCHITECTURES for loss in LOSS_VARIANTS
-                            if (arch, f"A_seed0_{loss}") not in STANDARD_CROSS["loss"])}
+REC_LOSS = {"ns": "l1", "hinge": "l1", "lsgan": "l2"}   # adversarial loss -> its reconstruction loss
+# cross-seed and cross-loss generators of domain A, as (architecture, seed, adversarial loss)
+STANDARD_CROSS = {"seed": (("dcgan", 1, "ns"), ("dcgan", 2, "ns")),
+                  "loss": (("progan", 0, "hinge"), ("subpixel", 0, "lsgan"))}
+WIDE_CROSS = {"seed": tuple((arch, 1, "ns") for arch in ARCHITECTURES if arch != "dcgan"),
+              "loss": tuple((arch, 0, loss) for arch in ARCHITECTURES for loss in ("hinge", "lsgan")
+                            if (arch, 0, loss) not in STANDARD_CROSS["loss"])}
+
+
+def cross_variant(seed: int, loss: str) -> str:
+    """The folder name of a domain-A generator: ``A_seed{seed}``, plus ``_{loss}`` unless ns."""
+    return f"A_seed{seed}" + ("" if loss == "ns" else f"_{loss}")
+
+
+def manifest_cross_tests(manifest: dict) -> str:
+    """``standard`` or ``wide``: what a zoo's manifest records (standard zoos record nothing)."""
+    return manifest.get("cross_tests", "standard")
 
 
 @dataclass(frozen=True)
@@ -110,13 +121,9 @@ def _gan(arch: str, variant: str, domain: str, seed: int, count: int, steps: int
                   parent, count, steps)
 
 
-def _cross_gan(arch: str, variant: str, count: int, steps: int) -> Source:
-    """A cross-seed (``A_seed{k}``) or cross-loss (``A_seed0_{loss}``) generator of domain A."""
-    seed_part, _, loss = variant.partition("_")[2].partition("_")
-    seed = int(seed_part.replace("seed", ""))
-    if not loss:
-        return _gan(arch, variant, "A", seed, count, steps)
-    return _gan(arch, variant, "A", seed, count, steps, loss=loss, rec_loss=LOSS_VARIANTS[loss])
+def _cross_gan(arch: str, seed: int, loss: str, count: int, steps: int) -> Source:
+    """A cross-seed or cross-loss generator of domain A (``STANDARD_CROSS``, ``WIDE_CROSS``)."""
+    return _gan(arch, cross_variant(seed, loss), "A", seed, count, steps, loss=loss, rec_loss=REC_LOSS[loss])
 
 
 def plan_sources(scale: Scale, cross_tests: str = "standard") -> list:
@@ -128,11 +135,11 @@ def plan_sources(scale: Scale, cross_tests: str = "standard") -> list:
     plan = [_crops("real", "A", closed), _crops("real", "B", cross), _crops("real", "C", cross)]
     plan += [_crops("crops", domain, scale.train_crops) for domain in "ABC"]
     plan += [_gan(arch, "A_seed0", "A", 0, closed, steps) for arch in ARCHITECTURES]
-    plan += [_cross_gan(arch, variant, cross, steps) for kind in ("seed", "loss") for arch, variant in STANDARD_CROSS[kind]]
+    plan += [_cross_gan(*generator, cross, steps) for kind in ("seed", "loss") for generator in STANDARD_CROSS[kind]]
     plan += [_gan(arch, "A_seed0", "A", 0, cross, steps) for arch in UNSEEN_ARCHS]
     plan += [_gan(arch, "ft_C", "C", 0, cross, scale.finetune_steps, parent=f"{arch}/A_seed0")
              for arch in ARCHITECTURES]
     plan += [_gan(arch, "B_seed0", "B", 0, cross, steps) for arch in ARCHITECTURES]
     if cross_tests == "wide":
-        plan += [_cross_gan(arch, variant, cross, steps) for kind in ("seed", "loss") for arch, variant in WIDE_CROSS[kind]]
+        plan += [_cross_gan(*generator, cross, steps) for kind in ("seed", "loss") for generator in WIDE_CROSS[kind]]
     return plan
