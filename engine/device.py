@@ -11,8 +11,8 @@
 ``auto`` is fp32 on every device: DNA-Det trained under bf16 autocast scored 8 points more
 cross-dataset accuracy than in fp32 on the toy zoo, beyond the seed spread
 (docs/results/seeds_precision.md), so the default is the precision whose results do not depend
-on the machine. bf16 is asked for by name (``amp=bf16``: about 1.5x faster steps on an H200 and
-on a CPU with native bf16). Bit-identical runs and resumes are promised in fp32 only. Under
+on the machine. bf16 is asked for by name (``amp=bf16``: 1.5x faster steps on an H200, 1.9x
+with one thread on a Xeon with AMX; docs/speed.md). Bit-identical runs and resumes are promised in fp32 only. Under
 autocast, weights, optimiser state and losses stay fp32; results differ from fp32 by bf16
 rounding.
 """
